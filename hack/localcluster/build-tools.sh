@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Build the local environment's Go tools from the pinned modules in tools/*/go.mod.
+# Binaries land in "$GKE_AI_CACHE/bin/<tool>-<version>/" and a tool whose directory
+# is complete is never rebuilt, so a warm machine pays nothing here.
+#
+# Usage: build-tools.sh [tool ...]     (default: every tool)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+GKE_AI_CACHE=${GKE_AI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gke-ai-infgw}
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
+
+log() { printf '[build-tools %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# Print a heartbeat while a long build runs, so CI logs show progress.
+with_heartbeat() {
+    local label=$1; shift
+    local start=$SECONDS
+    "$@" &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 5
+        if kill -0 "$pid" 2>/dev/null && (( (SECONDS - start) % 60 < 5 )); then
+            log "$label: still building ($((SECONDS - start))s)"
+        fi
+    done
+    wait "$pid"
+}
+
+# build_tool NAME VERSION MODULE_DIR LDFLAGS OUTPUT=PACKAGE...
+build_tool() {
+    local name=$1 version=$2 moddir=$here/tools/$3 ldflags=$4
+    shift 4
+    local dest=$GKE_AI_CACHE/bin/$name-$version
+    if [[ -f $dest/.complete ]]; then
+        log "$name $version: cached in $dest"
+        return 0
+    fi
+    log "$name $version: building into $dest (cold builds take minutes; progress every minute)"
+    local tmp=$dest.partial
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    local start=$SECONDS spec out pkg
+    for spec in "$@"; do
+        out=${spec%%=*} pkg=${spec#*=}
+        (cd "$moddir" && with_heartbeat "$name/$out" go build -trimpath -ldflags "$ldflags" -o "$tmp/$out" "$pkg")
+    done
+    touch "$tmp/.complete"
+    rm -rf "$dest" && mv "$tmp" "$dest"
+    log "$name $version: built in $((SECONDS - start))s"
+}
+
+check_pin() {  # the go.mod must require the version versions.env names
+    local moddir=$here/tools/$1 module=$2 version=$3
+    if ! grep -qE "^[[:space:]]*(require[[:space:]]+)?$module $version( // indirect)?\$" "$moddir/go.mod"; then
+        echo "tools/$1/go.mod does not require $module $version (versions.env); update it with:" >&2
+        echo "  cd $moddir && GOFLAGS=-mod=mod go get -tool $module@$version" >&2
+        exit 1
+    fi
+}
+
+k8s() {
+    check_pin k8s k8s.io/kubernetes "$K8S_VERSION"
+    local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+    local v=k8s.io/component-base/version c=k8s.io/client-go/pkg/version
+    # The module zips carry a v0.0.0 placeholder; stamp the real version so that
+    # kubectl version, helm's .Capabilities.KubeVersion and chart kubeVersion checks see it.
+    local ld="-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor"
+    ld+=" -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z"
+    ld+=" -X $c.gitVersion=$K8S_VERSION -X $c.gitMajor=1 -X $c.gitMinor=$minor"
+    build_tool kubernetes "$K8S_VERSION" k8s "$ld" \
+        kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver \
+        kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager \
+        kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler \
+        kubectl=k8s.io/kubernetes/cmd/kubectl
+}
+
+etcd() {
+    check_pin etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+    build_tool etcd "$ETCD_VERSION" etcd "-s -w" etcd=go.etcd.io/etcd/server/v3
+}
+
+kwok() {
+    check_pin kwok sigs.k8s.io/kwok "$KWOK_VERSION"
+    build_tool kwok "$KWOK_VERSION" kwok "-s -w" kwok=sigs.k8s.io/kwok/cmd/kwok
+}
+
+helm() {
+    check_pin helm helm.sh/helm/v3 "$HELM_VERSION"
+    local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+    build_tool helm "$HELM_VERSION" helm "$ld" helm=helm.sh/helm/v3/cmd/helm
+}
+
+registry() {
+    check_pin registry github.com/distribution/distribution/v3 "$REGISTRY_VERSION"
+    local ld="-s -w -X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION"
+    build_tool registry "$REGISTRY_VERSION" registry "$ld" registry=github.com/distribution/distribution/v3/cmd/registry
+}
+
+tools=("$@")
+(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s)
+for t in "${tools[@]}"; do
+    case $t in
+        k8s|etcd|kwok|helm|registry) "$t" ;;
+        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry)" >&2; exit 2 ;;
+    esac
+done
