@@ -18,13 +18,14 @@ log() { printf '[build-tools %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # Print a heartbeat while a long build runs, so CI logs show progress.
 with_heartbeat() {
     local label=$1; shift
-    local start=$SECONDS
+    local start=$SECONDS next=$((SECONDS + 60))
     "$@" &
     local pid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        sleep 5
-        if kill -0 "$pid" 2>/dev/null && (( (SECONDS - start) % 60 < 5 )); then
+        sleep 2
+        if (( SECONDS >= next )) && kill -0 "$pid" 2>/dev/null; then
             log "$label: still building ($((SECONDS - start))s)"
+            next=$((next + 60))
         fi
     done
     wait "$pid"

@@ -1,0 +1,622 @@
+"""The local environment: a real Kubernetes control plane, kwok nodes, helm, an OCI registry
+and the GKE status simulator, as processes on 127.0.0.1.
+
+    python localenv.py up        # idempotent: a healthy environment is left as it is
+    python localenv.py down      # stops every process, frees every port, removes the data
+    python localenv.py status    # one line per component, exit 1 when something is down
+
+State lives in .local/ at the repository root: kubeconfig, env.sh, state.json,
+logs/<component>.log and data/. Binaries come from build-tools.sh's cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+import nodes  # noqa: E402  (the sibling helper)
+
+LOCAL = Path(os.environ.get("GKE_AI_LOCAL_DIR", REPO / ".local"))
+LOGS = LOCAL / "logs"
+DATA = LOCAL / "data"
+STATE_FILE = LOCAL / "state.json"
+KUBECONFIG = LOCAL / "kubeconfig"
+ENV_SH = LOCAL / "env.sh"
+CACHE = Path(os.environ.get("GKE_AI_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gke-ai-infgw"))
+CRD_FIXTURES = REPO / "tests" / "fixtures" / "crds"
+
+GPU_NODES = int(os.environ.get("LOCAL_GPU_NODES", "5"))
+GPU_SHAPE = os.environ.get("LOCAL_GPU_SHAPE", "g2-standard-8")
+CPU_NODES = int(os.environ.get("LOCAL_CPU_NODES", "2"))
+
+GKE_GATEWAY_CLASSES = (
+    "gke-l7-regional-external-managed",
+    "gke-l7-rilb",
+    "gke-l7-global-external-managed",
+    "gke-l7-gxlb",
+)
+GKE_CONTROLLER = "networking.gke.io/gateway"
+
+
+class EnvError(RuntimeError):
+    """Something did not come up; the message says what and shows its log."""
+
+
+def log(msg: str) -> None:
+    print(f"[local-env {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def read_versions() -> dict:
+    versions = {}
+    for line in (HERE / "versions.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            versions[key] = value.strip('"')
+    return versions
+
+
+def binaries(versions: dict) -> dict:
+    kube = CACHE / "bin" / f"kubernetes-{versions['K8S_VERSION']}"
+    paths = {
+        "etcd": CACHE / "bin" / f"etcd-{versions['ETCD_VERSION']}" / "etcd",
+        "kube-apiserver": kube / "kube-apiserver",
+        "kube-controller-manager": kube / "kube-controller-manager",
+        "kube-scheduler": kube / "kube-scheduler",
+        "kubectl": kube / "kubectl",
+        "kwok": CACHE / "bin" / f"kwok-{versions['KWOK_VERSION']}" / "kwok",
+        "helm": CACHE / "bin" / f"helm-{versions['HELM_VERSION']}" / "helm",
+        "registry": CACHE / "bin" / f"registry-{versions['REGISTRY_VERSION']}" / "registry",
+    }
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise EnvError("tool binaries missing (run hack/localcluster/build-tools.sh):\n  " + "\n  ".join(missing))
+    return paths
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def go_module_dir(module: str, version: str) -> Path:
+    """Source of a Go module at a version, from the module cache (downloaded through the proxy if absent)."""
+    env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True,
+                         text=True, env=env, cwd=tempfile.gettempdir())
+    if out.returncode != 0:
+        raise EnvError(f"go mod download {module}@{version} failed:\n{out.stdout}{out.stderr}")
+    return Path(json.loads(out.stdout)["Dir"])
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+# --------------------------------------------------------------------------- processes
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); look at its state.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def start(name: str, argv: list, state: dict, env: dict | None = None) -> None:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    logfile = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115  (owned by the child from here on)
+    proc = subprocess.Popen([str(a) for a in argv], stdout=logfile, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            env=dict(os.environ, **(env or {})), cwd=str(LOCAL))
+    state["pids"][name] = proc.pid
+    save_state(state)
+
+
+def wait_for(name: str, check, timeout: float, state: dict) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = state["pids"].get(name)
+        if pid and not pid_alive(pid):
+            raise EnvError(f"{name} exited during start-up; last lines of {LOGS / (name + '.log')}:\n"
+                           f"{tail(LOGS / (name + '.log'))}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise EnvError(f"{name} not ready after {timeout:.0f}s; last lines of {LOGS / (name + '.log')}:\n"
+                   f"{tail(LOGS / (name + '.log'))}")
+
+
+def stop_all(state: dict) -> None:
+    # Reverse start order: the simulator and controllers first, etcd last.
+    for name, pid in reversed(list(state.get("pids", {}).items())):
+        if not pid_alive(pid):
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + 10
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        log(f"stopped {name} (pid {pid})")
+
+
+def tcp_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+# --------------------------------------------------------------------------- state
+
+def load_state() -> dict | None:
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def save_state(state: dict) -> None:
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------- API helpers
+
+def api_get(state: dict, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    ctx = ssl.create_default_context(cafile=str(LOCAL / "pki" / "ca.crt"))
+    req = urllib.request.Request(f"https://127.0.0.1:{state['ports']['apiserver']}{path}",
+                                 headers={"Authorization": f"Bearer {state['token']}"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def kubectl(state: dict, bins: dict, *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run([str(bins["kubectl"]), "--kubeconfig", str(KUBECONFIG), *args], input=stdin,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise EnvError(f"kubectl {' '.join(args)} failed:\n{out.stderr.strip()}")
+    return out.stdout
+
+
+def write_kubeconfig(state: dict) -> None:
+    ca = base64.b64encode((LOCAL / "pki" / "ca.crt").read_bytes()).decode()
+    KUBECONFIG.write_text(json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {
+            "server": f"https://127.0.0.1:{state['ports']['apiserver']}",
+            "certificate-authority-data": ca}}],
+        "users": [{"name": "admin", "user": {"token": state["token"]}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
+        "current-context": "local",
+    }, indent=2) + "\n")
+    KUBECONFIG.chmod(0o600)
+
+
+def write_env_sh(state: dict, bins: dict) -> None:
+    """.local/bin links every built tool; env.sh puts it first on PATH."""
+    bin_dir = LOCAL / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name, path in bins.items():
+        link = bin_dir / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(path)
+    ENV_SH.write_text(
+        "# Generated by hack/localcluster/localenv.py: source it to talk to the local environment.\n"
+        f"export KUBECONFIG={KUBECONFIG}\n"
+        f"export K8S_AUTH_KUBECONFIG={KUBECONFIG}\n"
+        f"export LOCAL_OCI_REGISTRY=127.0.0.1:{state['ports']['registry']}\n"
+        f"export PATH={bin_dir}:$PATH\n"
+    )
+
+
+# --------------------------------------------------------------------------- components
+
+def make_pki(state: dict) -> None:
+    """A CA, the API server's serving certificate for 127.0.0.1/localhost, the service-account key and the token."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    pki = LOCAL / "pki"
+    pki.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def key_pem(key) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                 serialization.NoEncryption())
+
+    def new_key():
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    ca_key = new_key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gke-ai-localenv-ca")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    serving_key = new_key()
+    names = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+             "kubernetes.default.svc.cluster.local"]
+    ips = ["127.0.0.1", "10.96.0.1"]
+    serving = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+               .issuer_name(ca_name).public_key(serving_key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=365))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]
+                                                          + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]),
+                              critical=False)
+               .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    (pki / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (pki / "apiserver.crt").write_bytes(serving.public_bytes(serialization.Encoding.PEM))
+    (pki / "apiserver.key").write_bytes(key_pem(serving_key))
+    (pki / "sa.key").write_bytes(key_pem(new_key()))
+    (pki / "tokens.csv").write_text(f"{state['token']},admin,admin-uid,system:masters\n")
+    for f in pki.iterdir():
+        f.chmod(0o600)
+
+
+def start_etcd(state: dict, bins: dict) -> None:
+    p = state["ports"]
+    start("etcd", [bins["etcd"], "--name", "local", "--data-dir", DATA / "etcd",
+                   "--listen-client-urls", f"http://127.0.0.1:{p['etcd']}",
+                   "--advertise-client-urls", f"http://127.0.0.1:{p['etcd']}",
+                   "--listen-peer-urls", f"http://127.0.0.1:{p['etcd_peer']}",
+                   "--initial-advertise-peer-urls", f"http://127.0.0.1:{p['etcd_peer']}",
+                   "--initial-cluster", f"local=http://127.0.0.1:{p['etcd_peer']}",
+                   "--unsafe-no-fsync", "--log-level", "warn"], state)
+
+    def healthy():
+        with urllib.request.urlopen(f"http://127.0.0.1:{p['etcd']}/health", timeout=1) as r:
+            return json.loads(r.read()).get("health") == "true"
+    wait_for("etcd", healthy, 60, state)
+
+
+def start_apiserver(state: dict, bins: dict) -> None:
+    p, pki = state["ports"], LOCAL / "pki"
+    start("kube-apiserver", [
+        bins["kube-apiserver"],
+        f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p['apiserver']}",
+        f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--token-auth-file={pki / 'tokens.csv'}",
+        "--authorization-mode=RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki / 'sa.key'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
+        "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true",
+        "--endpoint-reconciler-type=none",
+    ], state)
+    wait_for("kube-apiserver", lambda: api_get(state, "/readyz")[0] == 200, 120, state)
+    write_kubeconfig(state)
+
+
+def start_controllers(state: dict, bins: dict) -> None:
+    p, pki = state["ports"], LOCAL / "pki"
+    start("kube-controller-manager", [
+        bins["kube-controller-manager"], f"--kubeconfig={KUBECONFIG}", "--leader-elect=false",
+        "--bind-address=127.0.0.1", f"--secure-port={p['controller_manager']}",
+        f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
+        "--use-service-account-credentials=false", "--kube-api-qps=100", "--kube-api-burst=200",
+        "--node-monitor-grace-period=60s",
+        # The HPA controller re-evaluates every 15s by default; tests wait on it.
+        "--horizontal-pod-autoscaler-sync-period=5s",
+    ], state)
+    start("kube-scheduler", [
+        bins["kube-scheduler"], f"--kubeconfig={KUBECONFIG}", "--leader-elect=false",
+        "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}",
+    ], state)
+    stages = go_module_dir("sigs.k8s.io/kwok", state["versions"]["KWOK_VERSION"]) / "kustomize" / "stage"
+    stage_files = [stages / "node" / "fast" / "node-initialize.yaml",
+                   stages / "node" / "heartbeat-with-lease" / "node-heartbeat-with-lease.yaml",
+                   stages / "pod" / "fast" / "pod-ready.yaml",
+                   stages / "pod" / "fast" / "pod-complete.yaml",
+                   stages / "pod" / "fast" / "pod-delete.yaml"]
+    start("kwok", [
+        bins["kwok"], f"--kubeconfig={KUBECONFIG}", "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--cidr=10.244.0.1/16", "--node-ip=10.240.0.1", "--node-lease-duration-seconds=40",
+        f"--server-address=127.0.0.1:{p['kwok']}",
+        "--config=" + ",".join(str(f) for f in stage_files),
+    ], state)
+    for name, port in (("kube-controller-manager", p["controller_manager"]), ("kube-scheduler", p["scheduler"]),
+                       ("kwok", p["kwok"])):
+        wait_for(name, lambda port=port: tcp_open(port), 60, state)
+
+
+def start_registry(state: dict, bins: dict) -> None:
+    p = state["ports"]
+    cfg = LOCAL / "registry.yml"
+    cfg.write_text(json.dumps({
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": False}},
+        "storage": {"filesystem": {"rootdirectory": str(DATA / "registry")}, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{p['registry']}"},
+    }))
+    start("registry", [bins["registry"], "serve", cfg], state)
+
+    def ready():
+        with urllib.request.urlopen(f"http://127.0.0.1:{p['registry']}/v2/", timeout=1) as r:
+            return r.status == 200
+    wait_for("registry", ready, 30, state)
+
+
+def start_gke_sim(state: dict) -> None:
+    runner = REPO / "hack" / "gke_sim" / "run.py"
+    if not runner.exists():
+        raise EnvError(f"GKE simulator missing: {runner}")
+    delay = os.environ.get("GKE_SIM_PROGRAM_DELAY", "2")
+    start("gke-sim", [sys.executable, runner, "--kubeconfig", KUBECONFIG, "--program-delay", delay], state)
+    time.sleep(1.0)
+    wait_for("gke-sim", lambda: True, 5, state)
+
+
+# --------------------------------------------------------------------------- cluster content
+
+def relaxed_healthcheckpolicy_crd(path: Path) -> dict:
+    """The HealthCheckPolicy CRD without its portSpecification CEL rules.
+
+    The fixture is gke-gateway-api's main-branch CRD, whose rules reject a health check that sets
+    `port` without `portSpecification` (and error with "no such key" when it is absent). Both the
+    walkthrough's HealthCheckPolicies and the GIE inferencepool chart's set exactly that, and GKE
+    accepts them, so the schema GKE serves does not carry these rules; its own field description
+    says so too ("If not specified, ... follows behavior specified in port and portName").
+    """
+    import yaml
+
+    crd = yaml.safe_load(path.read_text())
+
+    def prune(node):
+        if isinstance(node, dict):
+            rules = node.get("x-kubernetes-validations")
+            if rules:
+                node["x-kubernetes-validations"] = [r for r in rules if "portSpecification" not in r["rule"]]
+                if not node["x-kubernetes-validations"]:
+                    del node["x-kubernetes-validations"]
+            for value in node.values():
+                prune(value)
+        elif isinstance(node, list):
+            for value in node:
+                prune(value)
+    prune(crd)
+    return crd
+
+
+def install_crds_and_classes(state: dict, bins: dict) -> None:
+    gw_dir = go_module_dir("sigs.k8s.io/gateway-api", state["versions"]["GATEWAY_API_VERSION"])
+    files = sorted((gw_dir / "config" / "crd" / "standard").glob("*.yaml"))
+    files += sorted((CRD_FIXTURES / "gmp").glob("*.yaml"))
+    gke = sorted((CRD_FIXTURES / "gke-networking").glob("*.yaml"))
+    hcp = next(f for f in gke if f.name == "networking.gke.io_healthcheckpolicies.yaml")
+    files += [f for f in gke if f != hcp]
+    args = ["apply", "--server-side", "--field-manager=gke-ai-localenv", "--force-conflicts"]
+    for f in files:
+        args += ["-f", str(f)]
+    kubectl(state, bins, *args)
+    kubectl(state, bins, "apply", "--server-side", "--field-manager=gke-ai-localenv", "--force-conflicts", "-f", "-",
+            stdin=json.dumps(relaxed_healthcheckpolicy_crd(hcp)))
+    kubectl(state, bins, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    classes = [{
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": name},
+        "spec": {"controllerName": GKE_CONTROLLER},
+    } for name in GKE_GATEWAY_CLASSES]
+    kubectl(state, bins, "apply", "--server-side", "--field-manager=gke-ai-localenv", "-f", "-",
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": classes}))
+    log(f"installed {len(files) + 1} CRDs (Gateway API {state['versions']['GATEWAY_API_VERSION']}, GKE networking, "
+        f"Managed Prometheus) and {len(classes)} GKE GatewayClasses")
+
+
+def push_charts(state: dict, bins: dict) -> None:
+    """The upstream GIE charts, under the same repository paths as registry.k8s.io."""
+    registry = f"127.0.0.1:{state['ports']['registry']}"
+    helm_env = dict(os.environ, HELM_CACHE_HOME=str(LOCAL / "helm" / "cache"),
+                    HELM_CONFIG_HOME=str(LOCAL / "helm" / "config"), HELM_DATA_HOME=str(LOCAL / "helm" / "data"))
+    for version in state["versions"]["GIE_VERSIONS"].split():
+        src = go_module_dir("sigs.k8s.io/gateway-api-inference-extension", version)
+        for chart in ("inferencepool", "body-based-routing"):
+            with tempfile.TemporaryDirectory() as tmp:
+                # The module cache is read-only; helm package writes into the chart's charts/.
+                shutil.copytree(src / "config" / "charts" / chart, Path(tmp) / chart)
+                for f in (Path(tmp) / chart).rglob("*"):
+                    f.chmod(0o755 if f.is_dir() else 0o644)
+                run = subprocess.run([str(bins["helm"]), "package", str(Path(tmp) / chart), "--version", version,
+                                      "--app-version", version, "-d", tmp], capture_output=True, text=True,
+                                     env=helm_env)
+                if run.returncode != 0:
+                    raise EnvError(f"helm package {chart} {version}: {run.stderr}")
+                tgz = next(Path(tmp).glob(f"{chart}-*.tgz"))
+                run = subprocess.run([str(bins["helm"]), "push", str(tgz),
+                                      f"oci://{registry}/gateway-api-inference-extension/charts", "--plain-http"],
+                                     capture_output=True, text=True, env=helm_env)
+                if run.returncode != 0:
+                    raise EnvError(f"helm push {chart} {version}: {run.stderr}")
+                digest = next((ln.split()[-1] for ln in run.stdout.splitlines() + run.stderr.splitlines()
+                               if ln.startswith("Digest:")), "?")
+                log(f"pushed oci://{registry}/gateway-api-inference-extension/charts/{chart}:{version} ({digest})")
+
+
+def create_nodes(state: dict) -> None:
+    from kubernetes import config as kconfig, client as kclient
+
+    core = kclient.CoreV1Api(kconfig.new_client_from_config(config_file=str(KUBECONFIG)))
+    gpu = nodes.ensure_pool(core, "gpupool", GPU_NODES, nodes.SHAPES[GPU_SHAPE])
+    cpu = nodes.ensure_pool(core, "default-pool", CPU_NODES, nodes.SHAPES["e2-standard-4"])
+    log(f"nodes: {GPU_NODES} x {GPU_SHAPE} in gpupool, {CPU_NODES} x e2-standard-4 in default-pool "
+        f"(created {len(gpu['created']) + len(cpu['created'])})")
+
+    def all_ready():
+        items = core.list_node(label_selector=f"{nodes.MANAGED_BY_LABEL}={nodes.MANAGED_BY}").items
+        ready = [n for n in items if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        return len(ready) == GPU_NODES + CPU_NODES
+    wait_for("kwok", all_ready, 60, state)
+
+
+# --------------------------------------------------------------------------- commands
+
+def healthy(state: dict | None) -> list:
+    """Names of components that are not running (empty when all are)."""
+    if not state:
+        return ["(not started)"]
+    down = [name for name, pid in state.get("pids", {}).items() if not pid_alive(pid)]
+    if not down:
+        try:
+            if api_get(state, "/readyz")[0] != 200:
+                down.append("kube-apiserver (not ready)")
+        except OSError:
+            down.append("kube-apiserver (unreachable)")
+    return down
+
+
+def cmd_up(_args) -> int:
+    state = load_state()
+    if state and state.get("complete") and not healthy(state):
+        log(f"already up (API server https://127.0.0.1:{state['ports']['apiserver']}); nothing to do")
+        return 0
+    if state:
+        log(f"previous environment is incomplete or broken ({', '.join(healthy(state)) or 'setup unfinished'}); "
+            "recreating it")
+        cmd_down(None)
+    started = time.monotonic()
+    versions = read_versions()
+    bins = binaries(versions)
+    for d in (LOGS, DATA):
+        d.mkdir(parents=True, exist_ok=True)
+    state = {
+        "versions": versions,
+        "token": secrets.token_hex(24),
+        "ports": {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "controller_manager",
+                                                  "scheduler", "kwok", "registry")},
+        "pids": {},
+        "complete": False,
+    }
+    save_state(state)
+    try:
+        make_pki(state)
+        start_etcd(state, bins)
+        log(f"etcd ready on 127.0.0.1:{state['ports']['etcd']}")
+        start_apiserver(state, bins)
+        log(f"kube-apiserver ready on https://127.0.0.1:{state['ports']['apiserver']}")
+        start_registry(state, bins)
+        log(f"OCI registry ready on 127.0.0.1:{state['ports']['registry']}")
+        write_env_sh(state, bins)
+        start_controllers(state, bins)
+        log("controller-manager, scheduler and kwok running")
+        install_crds_and_classes(state, bins)
+        create_nodes(state)
+        push_charts(state, bins)
+        start_gke_sim(state)
+        log("GKE status simulator running")
+    except BaseException:
+        log("local-up failed; stopping what was started (logs kept in .local/logs)")
+        cmd_down(None)
+        raise
+    state["complete"] = True
+    save_state(state)
+    log(f"up in {time.monotonic() - started:.1f}s; use it with: source {ENV_SH}")
+    return 0
+
+
+def cmd_down(_args) -> int:
+    state = load_state()
+    if state:
+        stop_all(state)
+        still = [n for n, pid in state.get("pids", {}).items() if pid_alive(pid)]
+        if still:
+            raise EnvError(f"processes still running after SIGKILL: {still}")
+    for path in (DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", KUBECONFIG, ENV_SH, STATE_FILE, LOCAL / "registry.yml"):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    log("down: no process, port or data left (logs kept in .local/logs)" if state else "down: nothing was running")
+    return 0
+
+
+def cmd_status(_args) -> int:
+    state = load_state()
+    if not state:
+        print("local environment: down")
+        return 1
+    print(f"local environment: {'up' if state.get('complete') else 'incomplete'} "
+          f"(KUBECONFIG={KUBECONFIG}, registry 127.0.0.1:{state['ports']['registry']})")
+    total_rss = 0
+    for name, pid in state["pids"].items():
+        alive = pid_alive(pid)
+        rss = 0
+        if alive:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) // 1024
+        total_rss += rss
+        print(f"  {name:24} pid {pid:<8} {'running' if alive else 'DEAD':8} {rss:6d} MiB")
+    print(f"  {'total resident memory':24} {'':22} {total_rss:6d} MiB")
+    bad = healthy(state)
+    if not bad:
+        status, body = api_get(state, "/api/v1/nodes")
+        items = json.loads(body).get("items", []) if status == 200 else []
+        ready = sum(1 for n in items if any(c["type"] == "Ready" and c["status"] == "True"
+                                            for c in n["status"].get("conditions", [])))
+        print(f"  nodes: {ready}/{len(items)} Ready")
+    else:
+        print(f"  not healthy: {', '.join(bad)}")
+    return 0 if not bad and state.get("complete") else 1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("up", "down", "status"))
+    args = parser.parse_args(argv)
+    try:
+        return {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command](args)
+    except EnvError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

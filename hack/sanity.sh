@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# ansible-test sanity needs the collection at ansible_collections/<ns>/<name>: run it on a copy
+# of the files git would ship (tracked, plus untracked that are not ignored).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+dest=$repo/.local/sanity/ansible_collections/gke_ai/inference_gateway
+rm -rf "$dest" && mkdir -p "$dest"
+cd "$repo"
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+    [[ -e $f ]] && { mkdir -p "$dest/$(dirname "$f")"; cp -p "$f" "$dest/$f"; }
+done
+# ansible-test bootstraps pip in its venvs with a script from a host we cannot reach; give it ours.
+pip_version=$(sed -n "s/^ *pip='\\([0-9.]*\\)',$/\\1/p" "$("$repo/.venv/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -1)
+mkdir -p ~/.ansible/test/cache
+cp "$repo/hack/ansible_test_get_pip.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+cd "$dest"
+# ansible-test reads the file list from git when .git exists; give it one that matches the copy.
+git init -q . && git add -A >/dev/null
+exec "$repo/.venv/bin/ansible-test" sanity --python 3.11 --local --requirements "$@"
