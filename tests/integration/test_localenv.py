@@ -264,3 +264,35 @@ def test_api_server_validates_against_crd_schemas(api):
     with pytest.raises(ApiException) as err:
         custom.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", "default", "httproutes", bad)
     assert err.value.status == 422
+
+
+def test_gie_v1_1_0_crds_applied_over_v0_4_0_keep_existing_objects(local_env, api, namespace):
+    """Both releases define inferencepools.inference.networking.x-k8s.io: the upgrade path must not lose pools.
+
+    Found here: v1.1.0's copy of that CRD serves the same v1alpha2 schema (descriptions differ), so
+    server-side apply replaces it in place; v1alpha2 pools and InferenceModels (a CRD v1.1.0 no longer
+    ships, so applying v1.1.0 never deletes it) survive, and the v1 pool is a separate CRD beside them.
+    """
+    install_gie_crds(local_env, "v0.4.0")
+    custom = client.CustomObjectsApi(api)
+    group = "inference.networking.x-k8s.io"
+    custom.create_namespaced_custom_object(group, "v1alpha2", namespace, "inferencepools", {
+        "apiVersion": f"{group}/v1alpha2", "kind": "InferencePool", "metadata": {"name": "vllm-gemma-3-1b"},
+        "spec": {"targetPortNumber": 8000, "selector": {"app": "vllm-gemma-3-1b"},
+                 "extensionRef": {"name": "vllm-gemma-3-1b-epp"}}})
+    custom.create_namespaced_custom_object(group, "v1alpha2", namespace, "inferencemodels", {
+        "apiVersion": f"{group}/v1alpha2", "kind": "InferenceModel", "metadata": {"name": "gemma-3-1b"},
+        "spec": {"modelName": "google/gemma-3-1b-it", "criticality": "Critical",
+                 "poolRef": {"name": "vllm-gemma-3-1b"}}})
+
+    names = install_gie_crds(local_env, "v1.1.0")
+    assert "inferencepools.inference.networking.k8s.io" in names
+
+    pool = custom.get_namespaced_custom_object(group, "v1alpha2", namespace, "inferencepools", "vllm-gemma-3-1b")
+    assert pool["spec"]["targetPortNumber"] == 8000
+    assert pool["spec"]["extensionRef"]["failureMode"] == "FailClose"  # v0.4.0 default, kept
+    model = custom.get_namespaced_custom_object(group, "v1alpha2", namespace, "inferencemodels", "gemma-3-1b")
+    assert model["spec"]["criticality"] == "Critical"
+    crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(f"inferencepools.{group}")
+    assert [v.name for v in crd.spec.versions] == ["v1alpha2"]
+    assert crd.metadata.annotations["inference.networking.k8s.io/bundle-version"] == "v1.1.0"
