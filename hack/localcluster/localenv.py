@@ -244,6 +244,7 @@ def write_env_sh(state: dict, bins: dict) -> None:
         f"export KUBECONFIG={KUBECONFIG}\n"
         f"export K8S_AUTH_KUBECONFIG={KUBECONFIG}\n"
         f"export LOCAL_OCI_REGISTRY=127.0.0.1:{state['ports']['registry']}\n"
+        f"export LOCAL_GIE_MANIFESTS={LOCAL / 'gie'}\n"
         f"export PATH={bin_dir}:$PATH\n"
     )
 
@@ -480,6 +481,16 @@ def push_charts(state: dict, bins: dict) -> None:
                 log(f"pushed oci://{registry}/gateway-api-inference-extension/charts/{chart}:{version} ({digest})")
 
 
+def write_gie_manifests(state: dict) -> None:
+    """.local/gie/<version>/manifests.yaml: what upstream attaches to each release (the CRDs), offline."""
+    for version in state["versions"]["GIE_VERSIONS"].split():
+        crd_dir = go_module_dir("sigs.k8s.io/gateway-api-inference-extension", version) / "config" / "crd" / "bases"
+        dest = LOCAL / "gie" / version / "manifests.yaml"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text("".join("---\n" + f.read_text() for f in sorted(crd_dir.glob("*.yaml"))))
+    log(f"GIE release manifests (CRDs) written under {LOCAL / 'gie'}")
+
+
 def create_nodes(state: dict) -> None:
     from kubernetes import config as kconfig, client as kclient
 
@@ -549,6 +560,7 @@ def cmd_up(_args) -> int:
         install_crds_and_classes(state, bins)
         create_nodes(state)
         push_charts(state, bins)
+        write_gie_manifests(state)
         start_gke_sim(state)
         log("GKE status simulator running")
     except BaseException:
@@ -568,7 +580,7 @@ def cmd_down(_args) -> int:
         still = [n for n, pid in state.get("pids", {}).items() if pid_alive(pid)]
         if still:
             raise EnvError(f"processes still running after SIGKILL: {still}")
-    for path in (DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", KUBECONFIG, ENV_SH, STATE_FILE, LOCAL / "registry.yml"):
+    for path in (DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", LOCAL / "gie", KUBECONFIG, ENV_SH, STATE_FILE, LOCAL / "registry.yml"):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
