@@ -45,6 +45,12 @@ tools:
 	bash hack/localcluster/build-tools.sh
 
 # ---------------------------------------------------------------- local environment
+# ---------------------------------------------------------------- demo
+.PHONY: demo
+demo: local-up
+	$(VENV)/bin/ansible-playbook site.yml
+	$(VENV)/bin/ansible-playbook playbooks/status.yml
+
 .PHONY: local-up local-down local-status
 local-up: venv tools
 	$(VPY) hack/localcluster/localenv.py up
@@ -56,15 +62,28 @@ local-status: venv
 	$(VPY) hack/localcluster/localenv.py status
 
 # ---------------------------------------------------------------- tests
-.PHONY: test unit integration lifecycle
-test: venv tools unit integration lifecycle
+.PHONY: test lint sanity unit integration molecule lifecycle
+test: venv tools lint sanity unit integration molecule lifecycle
 	@echo "[make] all tests passed"
+
+lint: venv
+	$(VENV)/bin/ansible-lint
+
+sanity: venv
+	bash hack/sanity.sh
 
 unit: venv
 	$(VPY) -m pytest -q tests/unit
 
 integration: venv tools
 	$(VPY) -m pytest -q -m integration tests/integration
+
+# The default scenario against the local environment, once per GIE version profile.
+molecule: venv tools
+	for profile in v1.1.0 v0.4.0; do \
+	  echo "[make] molecule test -s default (profile $$profile)"; \
+	  INFGW_PROFILE=$$profile $(VENV)/bin/molecule test -s default || exit 1; \
+	done
 
 # Runs last: it takes the environment down and proves nothing is left behind.
 lifecycle: venv tools
