@@ -1,0 +1,35 @@
+# Copyright: Contributors to gke_ai.inference_gateway
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+    # Options shared by the collection's modules that run the helm binary.
+    DOCUMENTATION = r"""
+options:
+  binary_path:
+    description:
+      - Path of the helm binary.
+      - When not set, C(helm) is looked up in E(PATH).
+      - The module fails with the version it found when helm is older than 3.8.0 (no OCI support).
+        Some options need newer versions, see their descriptions.
+    type: path
+  kubeconfig:
+    description:
+      - Path of the kubeconfig file helm uses (C(--kubeconfig)).
+      - When neither this nor E(K8S_AUTH_KUBECONFIG) is set, helm follows its own defaults,
+        so the E(KUBECONFIG) environment variable of the module's process is honoured.
+    type: path
+  context:
+    description:
+      - Name of the kubeconfig context to use (C(--kube-context)).
+      - Can also be set with E(K8S_AUTH_CONTEXT).
+    type: str
+    aliases: [ kube_context ]
+  cache_dir:
+    description:
+      - Directory of the local chart cache (chart archives by digest and the tag to digest index).
+      - Defaults to C(${XDG_CACHE_HOME:-~/.cache}/gke-ai-infgw/charts) on the host that runs the module.
+    type: path
+"""
