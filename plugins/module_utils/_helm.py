@@ -727,11 +727,11 @@ def plan_recovery(history):
 def pending_message(release, recovery):
     action, revision = recovery
     if action == "rollback":
-        todo = "roll back to revision %s (helm rollback %s %s -n %s)" % (revision, release.name, revision,
-                                                                         release.namespace)
+        todo = "roll back to revision %s (helm rollback %s %s -n %s)" % (
+            revision, release.name, revision, release.namespace)
     else:
-        todo = "uninstall it, no revision was ever deployed (helm uninstall %s -n %s)" % (release.name,
-                                                                                           release.namespace)
+        todo = "uninstall it, no revision was ever deployed (helm uninstall %s -n %s)" % (
+            release.name, release.namespace)
     return (
         "Release %s in namespace %s is stuck in %s (revision %s, last change %s): an earlier helm operation "
         "was interrupted and helm refuses further changes until it is resolved. Set recover_pending=true "

@@ -47,7 +47,7 @@ def parse_www_authenticate(header):
     """`Bearer realm="x",service="y",scope="z"` -> ("bearer", {"realm": "x", ...})."""
     if not header:
         return None, {}
-    scheme, _, rest = header.strip().partition(" ")
+    scheme, _sep, rest = header.strip().partition(" ")
     params = {}
     for m in re.finditer(r'([A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))', rest):
         params[m.group(1).lower()] = m.group(2) if m.group(2) is not None else m.group(3)
@@ -71,7 +71,7 @@ def credentials_from_helm_config(host, environ=None):
     if not isinstance(entry, dict) or not entry.get("auth"):
         return None
     try:
-        username, _, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
+        username, _sep, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
     except (ValueError, UnicodeDecodeError):
         return None
     return username, password
@@ -196,8 +196,8 @@ class RegistryClient:
                             hint="The credentials lack permission for this repository")
         if resp.status not in ok:
             detail = resp.body[:500].decode("utf-8", "replace") if resp.body else ""
-            raise HelmError("Registry %s: %s %s returned HTTP %s %s" % (self.host, method, path, resp.status,
-                                                                         detail.strip()), kind="registry")
+            raise HelmError("Registry %s: %s %s returned HTTP %s %s" % (
+                self.host, method, path, resp.status, detail.strip()), kind="registry")
         return resp
 
     # -- API ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ module: helm_oci_chart
 short_description: Install, upgrade, uninstall and mirror helm charts from OCI registries, idempotent by content
 version_added: 0.1.0
 author:
-  - gke_ai.inference_gateway maintainers
+  - gke_ai.inference_gateway maintainers (@gke-ai)
 description:
   - Manages a helm release of a chart stored in an OCI registry (C(oci://host/path/name)), pinned by version
     (OCI tag), by digest, or both.
@@ -637,7 +637,7 @@ class HelmOciChart:
             return None, None
         ref, digest, needs_history = resolve_recorded_digest(release.description)
         if needs_history:
-            ref, digest, _ = resolve_recorded_digest(release.description, self.history())
+            ref, digest, _needs = resolve_recorded_digest(release.description, self.history())
         return ref, digest
 
     def resolve_chart(self, ref, release):
@@ -905,10 +905,10 @@ class HelmOciChart:
             elif not ref.digest:
                 digest_source = "cache"
             if ref.digest and known != ref.digest:
-                raise HelmError("%s:%s resolves to %s, not the pinned digest %s" % (ref.base, ref.tag, known,
-                                                                                   ref.digest),
-                                kind="digest_mismatch",
-                                hint="Either the tag was moved or the digest is wrong; fix version or digest")
+                raise HelmError(
+                    "%s:%s resolves to %s, not the pinned digest %s" % (ref.base, ref.tag, known, ref.digest),
+                    kind="digest_mismatch",
+                    hint="Either the tag was moved or the digest is wrong; fix version or digest")
             digest = known
 
         def local_blob(blob):

@@ -67,6 +67,7 @@ class FakeRegistry:
                 path = url.path[len("/v2/"):]
                 if path == "":
                     return self.reply(200, b"{}")
+                ref = upload = None
                 if "/manifests/" in path:
                     repo, ref = path.split("/manifests/")
                     kind = "manifests"
@@ -124,7 +125,7 @@ class FakeRegistry:
                     return False
                 scopes = header[len("Bearer tok:"):].split(" ")
                 for s in scopes:
-                    _, r, actions = s.split(":")
+                    _kind, r, actions = s.split(":")
                     if r == repo and need in actions.split(","):
                         return True
                 return False

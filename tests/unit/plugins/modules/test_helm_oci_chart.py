@@ -89,13 +89,13 @@ class FakeHelm:
                 with open(argv[i + 1]) as f:
                     merge(values, yaml.safe_load(f) or {})
             elif a in ("--set", "--set-string"):
-                key, _, raw = argv[i + 1].partition("=")
+                key, _sep, raw = argv[i + 1].partition("=")
                 value = raw
                 if a == "--set":
                     value = int(raw) if raw.isdigit() else {"true": True, "false": False}.get(raw, raw)
                 set_path(values, key, value)
             elif a == "--set-json":
-                key, _, raw = argv[i + 1].partition("=")
+                key, _sep, raw = argv[i + 1].partition("=")
                 set_path(values, key, json.loads(raw))
             i += 1
         return values
