@@ -13,6 +13,11 @@ done
 pip_version=$(sed -n "s/^ *pip='\\([0-9.]*\\)',$/\\1/p" "$("$repo/.venv/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -1)
 mkdir -p ~/.ansible/test/cache
 cp "$repo/hack/ansible_test_get_pip.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+# ansible-test resolves other collections only beside the one under test: put kubernetes.core there.
+site=$("$repo/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+rm -rf "$repo/.local/sanity/ansible_collections/kubernetes"
+mkdir -p "$repo/.local/sanity/ansible_collections/kubernetes"
+cp -r "$site/ansible_collections/kubernetes/core" "$repo/.local/sanity/ansible_collections/kubernetes/core"
 cd "$dest"
 # ansible-test reads the file list from git when .git exists; give it one that matches the copy.
 git init -q . && git add -A >/dev/null

@@ -53,6 +53,9 @@ GKE_GATEWAY_CLASSES = (
     "gke-l7-gxlb",
 )
 GKE_CONTROLLER = "networking.gke.io/gateway"
+# Every process a complete environment runs; a state without one of them (say, written by an
+# older version of this script) is incomplete and gets recreated.
+COMPONENTS = ("etcd", "kube-apiserver", "registry", "kube-controller-manager", "kube-scheduler", "kwok", "gke-sim")
 
 
 class EnvError(RuntimeError):
@@ -513,7 +516,8 @@ def healthy(state: dict | None) -> list:
     """Names of components that are not running (empty when all are)."""
     if not state:
         return ["(not started)"]
-    down = [name for name, pid in state.get("pids", {}).items() if not pid_alive(pid)]
+    pids = state.get("pids", {})
+    down = [name for name in COMPONENTS if name not in pids or not pid_alive(pids[name])]
     if not down:
         try:
             if api_get(state, "/readyz")[0] != 200:

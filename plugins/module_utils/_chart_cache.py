@@ -1,5 +1,5 @@
 # Copyright: Contributors to gke_ai.inference_gateway
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 # PRIVATE to the collection: this module_util can change or go away at any time,
 # without a deprecation. Do not use it from outside gke_ai.inference_gateway.

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gke_ai.inference_gateway contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure readiness predicates over Gateway API, InferencePool and GKE policy objects.
 
 Everything here works on plain ``dict`` objects as returned by the Kubernetes API

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gke_ai.inference_gateway contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Watch-with-deadline machinery over the Kubernetes dynamic client.
 
 A :class:`WatchSet` keeps a local cache of objects for a set of *scopes* (a resource

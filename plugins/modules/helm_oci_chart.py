@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gke_ai.inference_gateway contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -665,7 +665,9 @@ class HelmOciChart:
                 source, pulled = "registry", True
         if info is None:
             info = self.cache.chart_info(digest)
-        if info is None and source == "release" and release is not None:
+        if info is None and release is not None and self.recorded_digest(release)[1] == digest:
+            # the deployed revision was installed from this very digest: its chart metadata is the
+            # digest's, so a no-op needs neither the archive nor the registry
             info = {"name": release.chart_name, "version": release.chart_version,
                     "app_version": release.app_version}
         if info is None:
