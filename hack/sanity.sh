@@ -6,7 +6,17 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 dest=$repo/.local/sanity/ansible_collections/gke_ai/inference_gateway
 rm -rf "$dest" && mkdir -p "$dest"
 cd "$repo"
-git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+# Only what the collection ships (galaxy.yml build_ignore drops hack/, molecule/ ...) plus tests/.
+"$repo/.venv/bin/python" - "$repo" <<'PY' | while IFS= read -r -d '' f; do
+import fnmatch, subprocess, sys, yaml
+repo = sys.argv[1]
+ignore = yaml.safe_load(open(f"{repo}/galaxy.yml"))["build_ignore"]
+files = subprocess.run(["git", "-C", repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                       capture_output=True, check=True).stdout.decode().split("\0")
+for f in filter(None, files):
+    if not any(fnmatch.fnmatch(f, pat) or f.startswith(pat.rstrip("/") + "/") for pat in ignore):
+        sys.stdout.write(f + "\0")
+PY
     [[ -e $f ]] && { mkdir -p "$dest/$(dirname "$f")"; cp -p "$f" "$dest/$f"; }
 done
 # ansible-test bootstraps pip in its venvs with a script from a host we cannot reach; give it ours.

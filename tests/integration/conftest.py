@@ -40,7 +40,7 @@ class LocalEnv:
 
 @pytest.fixture(scope="session")
 def local_env() -> LocalEnv:
-    run = subprocess.run([sys.executable, str(LOCALENV), "up"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, str(LOCALENV), "up"], capture_output=True, text=True, check=False)
     if run.returncode != 0:
         pytest.fail(f"local environment did not come up (make local-up):\n{run.stdout}\n{run.stderr}", pytrace=False)
     state = json.loads((LOCAL / "state.json").read_text())

@@ -152,14 +152,14 @@ def test_helm_pull_and_install_inferencepool_chart_from_local_registry(local_env
 
     env = dict(local_env.env, HELM_CACHE_HOME=str(tmp_path / "cache"), HELM_CONFIG_HOME=str(tmp_path / "config"))
     pulled = subprocess.run([helm, "pull", chart, "--version", "v1.1.0", "--plain-http", "-d", str(tmp_path)],
-                            capture_output=True, text=True, env=env)
+                            capture_output=True, text=True, env=env, check=False)
     assert pulled.returncode == 0, pulled.stderr
     assert (tmp_path / "inferencepool-v1.1.0.tgz").exists()
 
     installed = subprocess.run([helm, "install", "vllm-llama3-8b-instruct", chart, "--version", "v1.1.0",
                                 "--plain-http", "-n", namespace, "--set", "provider.name=gke",
                                 "--set", "inferencePool.modelServers.matchLabels.app=vllm-llama3-8b-instruct",
-                                "-o", "json"], capture_output=True, text=True, env=env)
+                                "-o", "json"], capture_output=True, text=True, env=env, check=False)
     assert installed.returncode == 0, installed.stderr
     release = json.loads(installed.stdout)
     assert release["info"]["status"] == "deployed"

@@ -20,7 +20,7 @@ LOCAL = Path(os.environ.get("GKE_AI_LOCAL_DIR", REPO / ".local"))
 
 
 def localenv(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*LOCALENV, *args], capture_output=True, text=True)
+    return subprocess.run([*LOCALENV, *args], capture_output=True, text=True, check=False)
 
 
 def port_in_use(port: int) -> bool:
