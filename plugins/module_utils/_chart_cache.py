@@ -135,7 +135,7 @@ class ChartCache:
                 mutate(data)
                 fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".index-", suffix=".json")
                 with os.fdopen(fd, "w") as f:
-                    json.dump(data, f, indent=1, sort_keys=True)
+                    json.dump(data, f, indent=1)
                 os.replace(tmp, self.index_path)
                 self._index = data
             finally:
@@ -188,6 +188,20 @@ class ChartCache:
 
         self._update_index(mutate)
         return dict(meta)
+
+    def helm_version(self, binary_key):
+        versions = self.index.get("helm_versions")
+        return versions.get(binary_key) if isinstance(versions, dict) else None
+
+    def record_helm_version(self, binary_key, version):
+        def mutate(data):
+            versions = data.setdefault("helm_versions", {})
+            versions.pop(binary_key, None)
+            versions[binary_key] = version
+            for stale in list(versions)[:-8]:  # an upgraded helm gets a new key: keep the recent few
+                del versions[stale]
+
+        self._update_index(mutate)
 
     def record_tag(self, tag_key, digest):
         if not tag_key or self.lookup_tag(tag_key) == digest:

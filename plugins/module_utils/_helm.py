@@ -100,6 +100,16 @@ def parse_helm_version(output):
     return tuple(int(x) for x in m.groups())
 
 
+def binary_identity(path):
+    """`realpath:size:mtime_ns` of a binary, or None when it cannot be stat'ed."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return "%s:%d:%d" % (real, st.st_size, st.st_mtime_ns)
+
+
 def format_version(version):
     return ".".join(str(x) for x in version) if version else "unknown"
 
@@ -511,7 +521,9 @@ def parse_manifest_resources(manifest, release_namespace):
         raise HelmError("PyYAML is required to parse release manifests", kind="dependency")
     resources = []
     try:
-        docs = list(yaml.safe_load_all(manifest))
+        # libyaml's loader when available: release manifests are large and the pure-Python
+        # loader costs a noticeable part of a no-op run
+        docs = list(yaml.load_all(manifest, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     except yaml.YAMLError as e:
         raise HelmError("Could not parse the release manifest: %s" % e, kind="parse")
     for doc in docs:
@@ -928,7 +940,15 @@ class Helm:
             raise helm_error_from_result(argv, rc, out, err, action=action)
         return rc, out, err
 
-    def detect_version(self, features=()):
+    def detect_version(self, features=(), cache=None):
+        """Find helm's version (remembered in `cache`, keyed by the binary's path, size and mtime,
+        so a no-op run does not spend a process on it) and check it is new enough."""
+        key = binary_identity(self.binary)
+        known = cache.helm_version(key) if cache is not None and key else None
+        if known:
+            self.version = parse_helm_version(known)
+            check_helm_version(self.version, self.binary, features)
+            return self.version
         argv = [self.binary, "version", "--template", "{{.Version}}"]
         try:
             rc, out, err = self._run(argv, data=None)
@@ -939,6 +959,8 @@ class Helm:
             raise HelmError("`%s version` failed (rc=%s): %s" % (self.binary, rc, (err or out).strip()),
                             kind="helm_version", command=format_command(argv))
         self.version = parse_helm_version(out)
+        if cache is not None and key and self.version:
+            cache.record_helm_version(key, format_version(self.version))
         check_helm_version(self.version, self.binary, features)
         return self.version
 

@@ -505,11 +505,6 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._helm imp
     values_files_args,
     write_probe_chart,
 )
-from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._oci_registry import (
-    RegistryClient,
-    credentials_from_helm_config,
-    mirror_chart,
-)
 
 try:
     import yaml
@@ -594,7 +589,7 @@ class HelmOciChart:
         if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
             raise HelmError("binary_path %s is not an executable file" % binary, kind="helm_missing")
         self.helm = Helm(binary, self._run_command, HelmGlobals(self.p["kubeconfig"], self.p["context"]))
-        self.helm.detect_version(set_values_features(self.p["set_values"]))
+        self.helm.detect_version(set_values_features(self.p["set_values"]), cache=self.cache)
         return self.helm
 
     def registry_config(self):
@@ -880,6 +875,13 @@ class HelmOciChart:
         ]
 
     def mirrored(self):
+        # imported here: release runs do not need an HTTP client (and skip its import time)
+        from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._oci_registry import (
+            RegistryClient,
+            credentials_from_helm_config,
+            mirror_chart,
+        )
+
         p = self.p
         ref = self.ref
         if ref is None:

@@ -115,6 +115,18 @@ def test_parallel_writers_do_not_lose_tags(tmp_path):
     assert len(tags) == 20
 
 
+def test_helm_versions_are_remembered_per_binary(tmp_path):
+    cache = cc.ChartCache(str(tmp_path))
+    assert cache.helm_version("/usr/bin/helm:1:2") is None
+    for i in range(12):
+        cache.record_helm_version("/opt/helm-%d:1:2" % i, "3.%d.0" % i)
+    cache.record_helm_version("/usr/bin/helm:1:2", "3.22.0")
+    again = cc.ChartCache(str(tmp_path))
+    assert again.helm_version("/usr/bin/helm:1:2") == "3.22.0"
+    assert again.helm_version("/opt/helm-11:1:2") == "3.11.0"
+    assert again.helm_version("/opt/helm-0:1:2") is None  # only the recent few are kept
+
+
 def test_find_pulled_archive(tmp_path):
     with pytest.raises(HelmError):
         cc.find_pulled_archive(str(tmp_path))

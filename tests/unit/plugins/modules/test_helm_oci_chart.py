@@ -280,7 +280,9 @@ def test_install_then_noop_rerun_without_registry(helm, run):
     assert second["plan"] == {"action": "none", "reasons": []}
     assert second["registry_contacted"] is False
     assert second["chart"]["digest_source"] == "cache"
-    assert subcommands(second) == ["version", "get all", "get values"]
+    # helm's version is remembered in the cache (keyed by the binary's path, size and mtime)
+    assert subcommands(first)[0] == "version"
+    assert subcommands(second) == ["get all", "get values"]
     assert len(helm.releases[("apps", "demo")]) == 1
 
 
@@ -292,6 +294,18 @@ def test_noop_with_empty_cache_trusts_the_release_record(helm, run, tmp_path):
     assert again["changed"] is False
     assert again["chart"]["digest_source"] == "release"
     assert helm.pulls and all("fresh" not in " ".join(p) for p in helm.pulls)
+
+
+def test_noop_pinned_by_digest_with_empty_cache_needs_no_registry(helm, run, tmp_path):
+    digest = helm.push(chart_tgz(), "0.1.0")
+    run(chart_ref=CHART, digest=digest, cache_dir=str(tmp_path / "c1"))
+    helm.registry_up = False
+    again = run(chart_ref=CHART, digest=digest, cache_dir=str(tmp_path / "fresh"))
+    assert again["changed"] is False and again["registry_contacted"] is False
+    assert again["chart"]["version"] == "0.1.0"
+    # a changed value then needs the chart itself: the registry is asked (and is down here)
+    failed = run(chart_ref=CHART, digest=digest, values={"a": 1}, cache_dir=str(tmp_path / "fresh"))
+    assert failed["failed"] is True and failed["error_kind"] == "registry_unreachable"
 
 
 def test_refresh_tag_resolves_against_the_registry_and_sees_a_moved_tag(helm, run):
@@ -396,6 +410,17 @@ def test_digest_pin_matching_the_cached_tag_needs_no_registry(helm, run):
     assert res["chart"]["digest_source"] == "option"
 
 
+def test_tag_moved_to_the_pinned_digest_is_accepted_and_indexed(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    run(chart_ref=CHART, version="0.1.0")
+    moved = helm.push(chart_tgz(marker="rebuilt"), "0.1.0")
+    res = run(chart_ref=CHART, version="0.1.0", digest=moved)
+    assert res["changed"] is True and res["chart"]["digest"] == moved
+    helm.registry_up = False
+    # the index learnt the new tag target: tag-only runs now agree without the registry
+    assert run(chart_ref=CHART, version="0.1.0")["changed"] is False
+
+
 def test_digest_only_reference(helm, run):
     digest = helm.push(chart_tgz(), "0.1.0")
     res = run(chart_ref=CHART, digest=digest)
@@ -492,6 +517,19 @@ def test_old_helm_fails_naming_its_version(helm, run):
     res = run(chart_ref=CHART, version="0.1.0")
     assert res["failed"] is True and res["error_kind"] == "helm_version"
     assert "3.7.1" in res["msg"] and "3.8.0" in res["msg"]
+    # the remembered version of that binary is checked as well
+    again = run(chart_ref=CHART, version="0.1.0")
+    assert again["failed"] is True and "3.7.1" in again["msg"] and "version" not in subcommands(again)
+
+
+def test_replaced_helm_binary_is_asked_for_its_version_again(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    run(chart_ref=CHART, version="0.1.0")
+    with open(helm.binary, "a") as f:
+        f.write("# upgraded\n")
+    helm.version = "v3.7.0"
+    res = run(chart_ref=CHART, version="0.1.0")
+    assert subcommands(res)[0] == "version" and res["error_kind"] == "helm_version"
 
 
 def test_missing_helm_binary(run, tmp_path):
