@@ -179,6 +179,13 @@ options:
       - Talk to the O(mirror_to) registry over plain HTTP.
     type: bool
     default: false
+attributes:
+  idempotent:
+    description: Run twice with the same options, the second run changes nothing and reports no change.
+    support: full
+    details:
+      - Idempotency is by content (chart digest and effective values). A tag resolved once is assumed not to
+        move; see O(refresh_tag).
 extends_documentation_fragment:
   - gke_ai.inference_gateway.helm_common
   - gke_ai.inference_gateway.oci_registry_auth
