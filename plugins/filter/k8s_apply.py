@@ -143,9 +143,40 @@ def k8s_field_managers(obj, path, subresource=None):
     return owners
 
 
+def k8s_fields_without(fields_v1, paths):
+    """A copy of a managedFields entry's ``fieldsV1`` that no longer owns the dotted ``paths`` (or anything
+    below them). A map left owning nothing but itself (only its ``.`` marker) is released too, up the path.
+    Used to hand fields over from one manager to another.
+    """
+    if not isinstance(fields_v1, dict):
+        raise AnsibleFilterError("k8s_fields_without expects the fieldsV1 dict of a managedFields entry")
+    if isinstance(paths, str):
+        paths = [paths]
+    result = _plain(fields_v1)
+    for path in paths or []:
+        keys = [_path_key(p) for p in str(path).split(".")]
+        chain = [result]  # the maps along the path, outermost first
+        for key in keys[:-1]:
+            nxt = chain[-1].get(key)
+            if not isinstance(nxt, dict):
+                chain = None
+                break
+            chain.append(nxt)
+        if chain is None or keys[-1] not in chain[-1]:
+            continue
+        del chain[-1][keys[-1]]
+        # release maps that own nothing else any more, innermost first
+        for depth in range(len(chain) - 1, 0, -1):
+            if set(chain[depth]) - {"."}:
+                break
+            del chain[depth - 1][keys[depth - 1]]
+    return result
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "k8s_diff": k8s_diff,
             "k8s_field_managers": k8s_field_managers,
+            "k8s_fields_without": k8s_fields_without,
         }
