@@ -23,6 +23,7 @@ help:
 	@echo "make local-down    stop it: no process, port or data left behind"
 	@echo "make local-status  one line per component, with memory use"
 	@echo "make tools         build the pinned Go tools into the cache (skipped when present)"
+	@echo "make bench         no-op helm_oci_chart vs kubernetes.core.helm, median of several runs"
 
 # ---------------------------------------------------------------- set-up
 $(VENV)/.installed: requirements.txt
@@ -43,6 +44,11 @@ $(COLLECTION_LINK):
 .PHONY: tools
 tools:
 	bash hack/localcluster/build-tools.sh
+
+# ---------------------------------------------------------------- benchmarks (not tests)
+.PHONY: bench
+bench: local-up
+	$(VPY) hack/bench/helm_noop.py
 
 # ---------------------------------------------------------------- local environment
 # ---------------------------------------------------------------- demo
