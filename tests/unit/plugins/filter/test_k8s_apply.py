@@ -11,6 +11,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.filter.k8s_apply impor
     FilterModule,
     k8s_diff,
     k8s_field_managers,
+    k8s_fields_without,
 )
 
 
@@ -28,7 +29,7 @@ def single(name, changed, before=None, after=None, method="apply"):
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"k8s_diff", "k8s_field_managers"}
+    assert set(FilterModule().filters()) == {"k8s_diff", "k8s_field_managers", "k8s_fields_without"}
 
 
 def test_single_object_result_gives_one_diff_with_identity_headers():
@@ -132,3 +133,35 @@ def test_field_managers_bad_input():
     with pytest.raises(AnsibleFilterError):
         k8s_field_managers({}, "")
     assert k8s_field_managers({}, "spec") == []
+
+
+# helm's managedFields entry of the inferencepool chart's GCPBackendPolicy (helm 3, operation Update).
+HELM_FIELDS = {
+    "f:metadata": {"f:annotations": {".": {}, "f:meta.helm.sh/release-name": {}},
+                   "f:labels": {".": {}, "f:app.kubernetes.io/managed-by": {}}},
+    "f:spec": {".": {}, "f:default": {".": {}, "f:logging": {".": {}, "f:enabled": {}}, "f:timeoutSec": {}},
+               "f:targetRef": {".": {}, "f:group": {}, "f:kind": {}, "f:name": {}}},
+}
+
+
+def test_fields_without_releases_the_spec_and_keeps_metadata():
+    kept = k8s_fields_without(HELM_FIELDS, ["spec.targetRef", "spec.default.timeoutSec", "spec.default.logging"])
+    assert kept == {"f:metadata": HELM_FIELDS["f:metadata"]}
+    assert "f:spec" in HELM_FIELDS  # the input is not modified
+
+
+def test_fields_without_keeps_maps_that_still_own_something():
+    kept = k8s_fields_without(HELM_FIELDS, ["spec.targetRef", "spec.default.timeoutSec"])
+    assert kept["f:spec"] == {".": {}, "f:default": {".": {}, "f:logging": {".": {}, "f:enabled": {}}}}
+
+
+def test_fields_without_leaf_and_missing_paths():
+    assert k8s_fields_without({"f:spec": {"f:x": {}}}, "spec.x") == {}
+    assert k8s_fields_without({"f:spec": {"f:x": {}}}, "spec.y.z") == {"f:spec": {"f:x": {}}}
+    assert k8s_fields_without({"f:spec": {"f:x": {}}}, []) == {"f:spec": {"f:x": {}}}
+    assert k8s_fields_without(HELM_FIELDS, ["metadata", "spec"]) == {}
+
+
+def test_fields_without_bad_input():
+    with pytest.raises(AnsibleFilterError):
+        k8s_fields_without(["x"], "spec")
