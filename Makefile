@@ -9,11 +9,13 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 LOCAL := .local
+# Where the local environment keeps its state (env.sh, kubeconfig); localenv.py honours the same variable.
+ENV_DIR := $(or $(GKE_AI_LOCAL_DIR),$(CURDIR)/.local)
 COLLECTION_LINK := $(LOCAL)/collections/ansible_collections/gke_ai/inference_gateway
 SITE_PACKAGES = $(shell $(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(LOCAL)/collections
 export PYTHONPATH := $(CURDIR)/$(LOCAL)/collections
-export PATH := $(CURDIR)/$(LOCAL)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(ENV_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help
 help:
@@ -54,8 +56,8 @@ bench: local-up
 # ---------------------------------------------------------------- demo
 .PHONY: demo
 demo: local-up
-	$(VENV)/bin/ansible-playbook site.yml
-	$(VENV)/bin/ansible-playbook playbooks/status.yml
+	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook site.yml
+	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/status.yml
 
 .PHONY: local-up local-down local-status
 local-up: venv tools
@@ -85,8 +87,8 @@ integration: venv tools
 	$(VPY) -m pytest -q -m integration tests/integration
 
 # The default scenario against the local environment, once per GIE version profile.
-molecule: venv tools
-	for profile in v1.1.0 v0.4.0; do \
+molecule: local-up
+	source $(ENV_DIR)/env.sh && for profile in v1.1.0 v0.4.0; do \
 	  echo "[make] molecule test -s default (profile $$profile)"; \
 	  INFGW_PROFILE=$$profile $(VENV)/bin/molecule test -s default || exit 1; \
 	done
