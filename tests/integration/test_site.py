@@ -1,0 +1,482 @@
+# -*- coding: utf-8 -*-
+# Integration tests of site.yml and the playbooks around it (status, scale_down, teardown) on the local
+# environment: a real control plane with kwok nodes (5 GPU nodes with one nvidia.com/gpu each, 2 CPU nodes) and
+# the GKE status simulator. Playbooks run exactly as a user runs them: from the repository root, with its
+# ansible.cfg and the local inventory, each test in its own namespace (-e infgw_namespace=...).
+#
+# GPU capacity is cluster-wide (5 GPUs) and the default stack takes 3: only the module-scoped `stack` fixture
+# deploys GPU models; every other test uses CPU-only models or never schedules. Do not run this module in
+# parallel with another suite that deploys the default models (molecule's default scenario does).
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = REPO / ".venv" / "bin"
+COLLECTIONS = REPO / ".local" / "collections"
+FIELD_MANAGER = "gke-ai-inference-gateway"
+MODELS = {  # name -> (model, startup failureThreshold, ephemeral storage, extra args), the walkthrough's files
+    "gemma-3-1b": ("google/gemma-3-1b-it", 3600, "10Gi", []),
+    "gemma-3-4b": ("google/gemma-3-4b-it", 7200, "25Gi", ["--dtype=bfloat16"]),
+    "llama-3-3b": ("meta-llama/Llama-3.2-3B-Instruct", 10800, "25Gi",
+                   ["--gpu-memory-utilization", "0.90", "--max-model-len", "16384"]),
+}
+# A model that needs no GPU, for tests that must not take GPU capacity from the stack.
+CPU_MODEL = {"name": "tiny", "model": "example/tiny", "gpus": 0,
+             "resources": {"cpu": "100m", "memory": "128Mi", "ephemeral_storage": "100Mi"}}
+
+
+# --------------------------------------------------------------------------- helpers
+
+@dataclasses.dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    data: dict | None  # the json callback's document, when used
+
+    @property
+    def stats(self) -> dict:
+        return self.data["stats"]["localhost"]
+
+    def results(self):
+        """(task name without its role, result) of every task."""
+        for play in self.data["plays"]:
+            for task in play["tasks"]:
+                result = task["hosts"].get("localhost")
+                if result is not None:  # "<role> : <task>" -> "<task>"
+                    yield task["task"]["name"].split(" : ", 1)[-1], result
+
+    def failures(self) -> str:
+        if self.data is None:
+            return self.stdout + self.stderr
+        lines = []
+        for name, result in self.results():
+            if result.get("failed"):
+                lines.append("%s: %s" % (name, result.get("msg")))
+        return "\n".join(lines) or (self.stdout[-3000:] + self.stderr[-3000:])
+
+    def changed_tasks(self) -> list[str]:
+        return [name for name, result in self.results() if result.get("changed")]
+
+
+def playbook(local_env, tmp_path, path, namespace, *args, extra=None, json_out=True, timeout=1200) -> Run:
+    """ansible-playbook <path> from the repository root, into `namespace`; extra vars as a JSON file."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), path, "-e", "infgw_namespace=%s" % namespace]
+    if extra:
+        vars_file = tmp_path / ("vars-%s.json" % uuid.uuid4().hex[:8])
+        vars_file.write_text(json.dumps(extra))
+        cmd += ["-e", "@%s" % vars_file]
+    cmd += list(args)
+    env = dict(local_env.env, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0")
+    env.pop("LOCAL_GIE_MANIFESTS", None)  # the local inventory finds .local/gie by itself
+    env.pop("HF_TOKEN", None)  # the local inventory's dummy token, unless a test sets one
+    if json_out:
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    seconds = time.monotonic() - started
+    data = None
+    if json_out:
+        try:
+            data = json.loads(proc.stdout)
+        except ValueError:
+            pytest.fail("ansible-playbook output is not JSON (rc %s):\n%s\n%s" % (proc.returncode, proc.stdout[-5000:],
+                                                                                  proc.stderr[-5000:]))
+    return Run(proc.returncode, proc.stdout, proc.stderr, seconds, data)
+
+
+def kget(local_env, kind, namespace=None, name=None, check=True):
+    args = ["get", kind] + ([name] if name else []) + (["-n", namespace] if namespace else []) + ["-o", "json", "--show-managed-fields"]
+    proc = local_env.kubectl(*args, check=False)
+    if proc.returncode != 0:
+        if check:
+            pytest.fail("kubectl %s: %s" % (" ".join(args), proc.stderr))
+        return None
+    return json.loads(proc.stdout)
+
+
+def namespace_exists(local_env, namespace) -> bool:
+    return local_env.kubectl("get", "namespace", namespace, check=False).returncode == 0
+
+
+def delete_namespace(local_env, namespace):
+    local_env.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=180s",
+                      check=False)
+
+
+def managers(obj) -> set[str]:
+    return {m["manager"] for m in obj["metadata"].get("managedFields", [])}
+
+
+def new_namespace(prefix) -> str:
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:6])
+
+
+# --------------------------------------------------------------------------- the converged stack
+
+@dataclasses.dataclass
+class Stack:
+    namespace: str
+    cold: Run
+
+
+@pytest.fixture(scope="module")
+def stack(local_env, tmp_path_factory):
+    """site.yml converged once into a fresh namespace; torn down (teardown.yml) at the end of the module."""
+    tmp = tmp_path_factory.mktemp("site")
+    namespace = new_namespace("site")
+    run = playbook(local_env, tmp, "site.yml", namespace)
+    try:
+        assert run.rc == 0, "cold converge failed:\n" + run.failures()
+        print("\n[site.yml] cold converge into %s: %.1fs, changed=%s" % (namespace, run.seconds, run.stats["changed"]))
+        yield Stack(namespace, run)
+    finally:
+        if namespace_exists(local_env, namespace):
+            playbook(local_env, tmp, "playbooks/teardown.yml", namespace)
+        delete_namespace(local_env, namespace)
+
+
+def test_converge_model_servers_as_the_walkthrough(local_env, stack):
+    ns = stack.namespace
+    deployments = {d["metadata"]["name"]: d for d in kget(local_env, "deployments", ns)["items"]}
+    for name, (model, startup, storage, extra_args) in MODELS.items():
+        d = deployments["vllm-" + name]
+        assert d["status"].get("availableReplicas") == 1, d["status"]
+        assert FIELD_MANAGER in managers(d)
+        spec = d["spec"]
+        assert spec["selector"]["matchLabels"] == {"app": "vllm-" + name}
+        assert spec["strategy"]["type"] == "Recreate"
+        pod = spec["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] == 15
+        assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+        assert pod["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
+        (c,) = pod["containers"]
+        assert c["name"] == "inference-server"
+        assert c["image"] == "vllm/vllm-openai:v0.8.5.post1"
+        assert c["args"] == ["--model=$(MODEL)", "--tensor-parallel-size=1"] + extra_args
+        env = {e["name"]: e for e in c["env"]}
+        assert env["MODEL"]["value"] == model
+        assert env["HUGGING_FACE_HUB_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf-secret", "key": "hf_api_token"}
+        want = {"cpu": "6", "memory": "25Gi", "ephemeral-storage": storage, "nvidia.com/gpu": "1"}
+        assert c["resources"] == {"requests": want, "limits": want}
+        assert c["ports"] == [{"containerPort": 8000, "name": "http", "protocol": "TCP"}]
+        assert c["lifecycle"]["preStop"] == {"sleep": {"seconds": 15}}
+        assert c["startupProbe"]["failureThreshold"] == startup
+        assert c["startupProbe"]["httpGet"]["path"] == "/health"
+        assert c["readinessProbe"]["failureThreshold"] == 1
+        assert c["livenessProbe"]["failureThreshold"] == 5
+    # autoscaled models leave the replica count to their HPA: the collection does not own spec.replicas there
+    for name, owns in (("gemma-3-1b", False), ("gemma-3-4b", False), ("llama-3-3b", True)):
+        fields = [m for m in deployments["vllm-" + name]["metadata"]["managedFields"] if m["manager"] == FIELD_MANAGER]
+        assert ("f:replicas" in fields[0]["fieldsV1"]["f:spec"]) is owns, name
+
+    services = {s["metadata"]["name"]: s for s in kget(local_env, "services", ns)["items"]}
+    for name in MODELS:
+        s = services["vllm-" + name]
+        assert s["spec"]["type"] == "ClusterIP"
+        assert s["spec"]["selector"] == {"app": "vllm-" + name}
+        assert [(p["port"], p["targetPort"]) for p in s["spec"]["ports"]] == [(8000, 8000)]
+
+    secret = kget(local_env, "secret", ns, "hf-secret")
+    assert list(secret["data"]) == ["hf_api_token"]
+    assert base64.b64decode(secret["data"]["hf_api_token"]).decode() == "hf_dummy-token-for-the-local-fake-cluster"
+
+
+def test_converge_gateway_routes_and_health_checks(local_env, stack):
+    ns = stack.namespace
+    gw = kget(local_env, "gateway", ns, "vllm-xlb")
+    assert gw["spec"]["gatewayClassName"] == "gke-l7-regional-external-managed"
+    listeners = {lst["name"]: lst for lst in gw["spec"]["listeners"]}
+    assert (listeners["http"]["protocol"], listeners["http"]["port"]) == ("HTTP", 80)
+    assert (listeners["https"]["protocol"], listeners["https"]["port"]) == ("HTTPS", 443)
+    assert listeners["https"]["tls"]["mode"] == "Terminate"
+    assert listeners["https"]["tls"]["options"] == {"networking.gke.io/cert-manager-certs": "uc1-wildcard"}
+    conditions = {c["type"]: c["status"] for c in gw["status"]["conditions"]}
+    assert conditions["Programmed"] == "True"
+    assert gw["status"]["addresses"][0]["value"]
+
+    route = kget(local_env, "httproute", ns, "gemma-host-based-routing")
+    assert route["spec"]["parentRefs"][0]["name"] == "vllm-xlb"
+    assert "sectionName" not in route["spec"]["parentRefs"][0]  # no redirect: both listeners
+    assert sorted(route["spec"]["hostnames"]) == ["1b.example.com", "3b.example.com", "4b.example.com"]
+    rules = route["spec"]["rules"]
+    host_rules = {r["matches"][0]["headers"][0]["value"]: r["backendRefs"][0]["name"]
+                  for r in rules if r["matches"][0].get("headers")}
+    assert host_rules == {"4b.example.com": "vllm-gemma-3-4b", "3b.example.com": "vllm-llama-3-3b"}
+    assert rules[-1]["backendRefs"] == [{"group": "", "kind": "Service", "name": "vllm-gemma-3-1b", "port": 8000,
+                                         "weight": 1}]
+    assert not rules[-1]["matches"][0].get("headers")  # the default backend: no host match, last
+    parents = route["status"]["parents"]
+    assert {c["type"]: c["status"] for c in parents[0]["conditions"]}["Accepted"] == "True"
+
+    for name in MODELS:
+        hc = kget(local_env, "healthcheckpolicy", ns, "vllm-%s-hc" % name)
+        assert hc["spec"]["targetRef"] == {"group": "", "kind": "Service", "name": "vllm-" + name}
+        assert hc["spec"]["default"]["config"] == {
+            "type": "HTTP",
+            "httpHealthCheck": {"portSpecification": "USE_FIXED_PORT", "port": 8000, "requestPath": "/health"}}
+        assert hc["spec"]["default"]["logConfig"] == {"enabled": False}
+
+
+def test_converge_whole_walkthrough(local_env, stack):
+    """The steps after the gateway (other roles) ran too: BBR, pools, HPAs; every route is accepted."""
+    ns = stack.namespace
+    routes = {r["metadata"]["name"] for r in kget(local_env, "httproutes", ns)["items"]}
+    assert {"bbr-gemma3-1b", "bbr-gemma3-4b", "bbr-llama3-3b", "infp-gemma3-1b", "infp-gemma3-4b",
+            "infp-llama3-3b", "gemma-host-based-routing"} <= routes
+    pools = {p["metadata"]["name"] for p in kget(local_env, "inferencepools.inference.networking.k8s.io", ns)["items"]}
+    assert pools == {"vllm-" + name for name in MODELS}
+    hpas = {h["metadata"]["name"] for h in kget(local_env, "hpa", ns)["items"]}
+    assert hpas == {"vllm-gemma-3-1b", "vllm-gemma-3-4b"}
+
+
+def test_second_run_changes_nothing(local_env, stack, tmp_path):
+    run = playbook(local_env, tmp_path, "site.yml", stack.namespace)
+    assert run.rc == 0, run.failures()
+    print("\n[site.yml] no-op re-run: %.1fs" % run.seconds)
+    assert run.stats["changed"] == 0, run.changed_tasks()
+
+
+def test_check_diff_on_converged_stack_changes_nothing(local_env, stack, tmp_path):
+    run = playbook(local_env, tmp_path, "site.yml", stack.namespace, "--check", "--diff")
+    assert run.rc == 0, run.failures()
+    assert run.stats["changed"] == 0, run.changed_tasks()
+
+
+def test_check_diff_on_empty_namespace_lists_changes_and_creates_nothing(local_env, stack, tmp_path):
+    namespace = new_namespace("site-check")
+    run = playbook(local_env, tmp_path, "site.yml", namespace, "--check", "--diff")
+    try:
+        assert run.rc == 0, run.failures()
+        assert run.stats["changed"] > 0
+        listed = json.dumps([r for _, r in run.results() if r.get("changed")])
+        for name in MODELS:
+            assert "Deployment vllm-%s" % name in listed
+            assert "HealthCheckPolicy vllm-%s-hc" % name in listed
+        assert "Gateway vllm-xlb" in listed and "HTTPRoute gemma-host-based-routing" in listed
+        assert not namespace_exists(local_env, namespace)
+    finally:
+        delete_namespace(local_env, namespace)
+
+
+def test_check_diff_shows_a_pending_change(local_env, stack, tmp_path):
+    """On the converged stack, a changed model shows as a diff of its Deployment and changes nothing."""
+    extra = {"infgw_model_defaults": {"replicas": 1, "accelerator": "nvidia-l4", "gpus": 1,
+                                      "image": "vllm/vllm-openai:v0.8.5.post1", "port": 8000,
+                                      "resources": {"cpu": "6", "memory": "25Gi", "ephemeral_storage": "10Gi"},
+                                      "args": None, "vllm_args": [], "env": {"VLLM_LOGGING_LEVEL": "DEBUG"},
+                                      "startup_budget_seconds": 3600, "lora_adapters": [],
+                                      "pool": {"epp_replicas": 1},
+                                      "autoscaling": {"enabled": False, "min": 1, "max": 3,
+                                                      "target_kv_cache_utilization": "500m"}}}
+    run = playbook(local_env, tmp_path, "site.yml", stack.namespace, "--check", "--diff", "--tags", "vllm_model",
+                   extra=extra)
+    assert run.rc == 0, run.failures()
+    assert run.changed_tasks() == ["Apply the model server Deployments and Services"]
+    assert "VLLM_LOGGING_LEVEL" in json.dumps([r.get("diff") or r.get("result") for _, r in run.results()])
+    d = kget(local_env, "deployment", stack.namespace, "vllm-gemma-3-1b")
+    assert "VLLM_LOGGING_LEVEL" not in json.dumps(d["spec"])
+
+
+def test_status_report(local_env, stack, tmp_path):
+    run = playbook(local_env, tmp_path, "playbooks/status.yml", stack.namespace)
+    assert run.rc == 0, run.failures()
+    assert run.stats["changed"] == 0
+    report = [r for name, r in run.results() if name == "Report"][0]["msg"]
+    text = "\n".join(report)
+    gw = kget(local_env, "gateway", stack.namespace, "vllm-xlb")
+    assert "address %s, READY" % gw["status"]["addresses"][0]["value"] in text
+    for route in ("gemma-host-based-routing", "bbr-gemma3-1b", "infp-llama3-3b"):
+        assert route in text
+    assert "vllm-gemma-3-1b-epp (endpoint picker): 1/1 available" in text
+    assert "HPAs: 2" in text
+    assert "Recent warning events" in text
+
+
+def test_scale_down_and_back(local_env, stack, tmp_path):
+    ns = stack.namespace
+    run = playbook(local_env, tmp_path, "playbooks/scale_down.yml", ns)
+    assert run.rc == 0, run.failures()
+    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in kget(local_env, "deployments", ns)["items"]
+                if d["metadata"]["name"] in {"vllm-" + n for n in MODELS}}
+    assert replicas == {"vllm-" + n: 0 for n in MODELS}
+    again = playbook(local_env, tmp_path, "playbooks/scale_down.yml", ns)
+    assert again.stats["changed"] == 0
+    # site.yml restores the model without autoscaling; the HPA-owned ones stay down until scaled up
+    site = playbook(local_env, tmp_path, "site.yml", ns, "--tags", "vllm_model")
+    assert site.rc == 0, site.failures()
+    assert kget(local_env, "deployment", ns, "vllm-llama-3-3b")["spec"]["replicas"] == 1
+    assert kget(local_env, "deployment", ns, "vllm-gemma-3-1b")["spec"]["replicas"] == 0
+    up = playbook(local_env, tmp_path, "playbooks/scale_down.yml", ns, "-e", "infgw_scale_replicas=1")
+    assert up.rc == 0, up.failures()
+    for name in MODELS:
+        assert kget(local_env, "deployment", ns, "vllm-" + name)["status"].get("availableReplicas") == 1
+
+
+def test_teardown_reverse_order_keeps_crds(local_env, stack, tmp_path):
+    ns = stack.namespace
+    run = playbook(local_env, tmp_path, "playbooks/teardown.yml", ns)
+    assert run.rc == 0, run.failures()
+    assert not namespace_exists(local_env, ns)
+    assert kget(local_env, "crd", None, "inferencepools.inference.networking.k8s.io", check=False) is not None
+    releases = local_env.kubectl("get", "secrets", "-A", "-l", "owner=helm", "-o", "json", check=False)
+    assert ns not in releases.stdout
+    steps = ["cloud_armor", "hpa_metrics", "inference_pool", "bbr", "gateway", "vllm_model"]
+    ran = [name.split(":")[0].split()[1] for name, r in run.results()
+           if name.startswith("Teardown") and name.endswith("delete the objects") and not r.get("skipped")]
+    assert ran == sorted(ran, key=steps.index), ran  # reverse order of site.yml
+    assert {"hpa_metrics", "inference_pool", "bbr", "gateway", "vllm_model"} <= set(ran)
+    again = playbook(local_env, tmp_path, "playbooks/teardown.yml", ns)
+    assert again.rc == 0 and again.stats["changed"] == 0
+
+
+# --------------------------------------------------------------------------- the token
+
+def test_hf_token_never_in_output(local_env, tmp_path):
+    """-vvv --diff, creating and then rotating the Secret: neither the token nor its base64 form is printed."""
+    namespace = new_namespace("site-token")
+    extra = {"infgw_models": [CPU_MODEL]}
+    try:
+        outputs = []
+        for token in ("hf_SECRET-create-%s" % uuid.uuid4().hex, "hf_SECRET-rotate-%s" % uuid.uuid4().hex):
+            run = playbook(local_env, tmp_path, "site.yml", namespace, "-vvv", "--diff", "--tags", "vllm_model,gateway",
+                           "-e", "infgw_hf_token=%s" % token, extra=extra, json_out=False)
+            assert run.rc == 0, run.stdout[-3000:]
+            text = run.stdout + run.stderr
+            assert "changed: [localhost]" in text
+            outputs.append((token, text))
+            secret = kget(local_env, "secret", namespace, "hf-secret")
+            assert base64.b64decode(secret["data"]["hf_api_token"]).decode() == token
+        for token, text in outputs:
+            for form in (token, base64.b64encode(token.encode()).decode(), token[10:]):
+                assert form not in text
+    finally:
+        delete_namespace(local_env, namespace)
+
+
+# --------------------------------------------------------------------------- what fails, and how
+
+def _model(**overrides):
+    return dict({"name": "gemma-3-1b", "model": "google/gemma-3-1b-it", "host": "1b.example.com"}, **overrides)
+
+
+BAD_INPUTS = [
+    # (id, extra vars, extra args, text the failure must contain)
+    ("hf-token-missing", {"infgw_hf_token": ""}, [], "infgw_hf_token: empty"),
+    ("model-name-not-dns", {"infgw_models": [_model(name="Gemma_3.1B")]}, [], "infgw_models[0].name"),
+    ("replicas-negative", {"infgw_models": [_model(replicas=-1)]}, [], "infgw_models[0].replicas: must be 0 or more"),
+    ("autoscaling-min-gt-max", {"infgw_models": [_model(), _model(name="b", host="b.example.com",
+                                                                  autoscaling={"enabled": True, "min": 4, "max": 2})]},
+     [], "infgw_models[1].autoscaling: min (4) is greater than max (2)"),
+    ("accelerator-unknown", {"infgw_models": [_model(accelerator="nvidia-gtx-1080")]}, [],
+     "infgw_models[0].accelerator: unknown accelerator"),
+    ("profile-unknown", {"infgw_profile": "v9.9.9"}, [], "infgw_profile: unknown profile \"v9.9.9\""),
+    ("hostname-duplicate-models", {"infgw_models": [_model(), _model(name="b", host="1b.example.com")]}, [],
+     "infgw_models[1].host: duplicate hostname"),
+    ("hostname-duplicate-gateway", {"infgw_models": [_model(host="api.example.com")]}, [],
+     "infgw_gateway.hosts.api: duplicate hostname"),
+    ("tls-secret-without-certificate", {"infgw_gateway": {"tls": {"mode": "secret", "certificates": []}}}, [],
+     "infgw_gateway.tls.certificates: empty"),
+    ("https-without-tls", {"infgw_gateway": {"tls": {"mode": "none"}}}, [], "infgw_gateway.tls.mode: none"),
+    ("model-name-duplicate", {"infgw_models": [_model(), _model(host="x.example.com")]}, [],
+     "infgw_models[1].name: duplicate model name"),
+    ("redirect-without-http", {"infgw_gateway": {"http": False, "redirect_http_to_https": True}}, [],
+     "infgw_gateway.redirect_http_to_https"),
+    ("chat-ui-unknown-model", {"infgw_chat_ui": {"enabled": True, "model": "nope"}}, [], "infgw_chat_ui.model"),
+    ("namespace-not-dns", {}, ["-e", "infgw_namespace=Bad_Namespace"], "infgw_namespace"),
+    ("model-key-typo", {"infgw_models": [_model(replica=2)]}, [], "infgw_models.replica. Supported parameters"),
+    ("model-wrong-type", {"infgw_models": [_model(gpus="two")]}, [], "argument 'gpus' is of type"),
+    ("tls-mode-invalid", {"infgw_gateway": {"tls": {"mode": "letsencrypt"}}}, [],
+     "value of mode must be one of: certificate_manager, secret, none"),
+    ("validated-whatever-the-tags", {"infgw_models": [_model(replicas=-1)]}, ["--tags", "gateway"],
+     "infgw_models[0].replicas"),
+]
+
+
+@pytest.mark.parametrize("extra, args, expected", [pytest.param(e, a, x, id=i) for i, e, a, x in BAD_INPUTS])
+def test_bad_input_fails_before_touching_the_cluster(local_env, tmp_path, extra, args, expected):
+    namespace = new_namespace("site-bad")
+    run = playbook(local_env, tmp_path, "site.yml", namespace, *args, extra=extra)
+    assert run.rc != 0
+    assert expected in run.failures(), run.failures()
+    assert run.stats["changed"] == 0 and run.stats["failures"] == 1
+    failed = [name for name, r in run.results() if r.get("failed")]
+    assert failed[0].startswith(("Check the data model", "Validating arguments")), failed
+    for ns in (namespace, "Bad_Namespace".lower()):
+        assert not namespace_exists(local_env, ns)
+
+
+def test_unschedulable_model_fails_with_the_scheduler_reason(local_env, tmp_path):
+    """Two GPUs per pod on one-GPU nodes: the wait fails naming FailedScheduling, not a bare timeout."""
+    namespace = new_namespace("site-sched")
+    extra = {"infgw_models": [_model(gpus=2)], "vllm_model_wait_timeout": 10}
+    try:
+        run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model", extra=extra)
+        assert run.rc != 0
+        msg = run.failures()
+        assert "vllm-gemma-3-1b: 0/1 replicas available" in msg
+        assert "cannot be scheduled (FailedScheduling): 0/7 nodes are available" in msg
+        assert "Insufficient nvidia.com/gpu" in msg
+    finally:
+        delete_namespace(local_env, namespace)
+
+
+def test_chat_ui_through_the_gateway(local_env, tmp_path):
+    """target gateway: HOST is the API hostname, resolved to the gateway address by hostAliases."""
+    namespace = new_namespace("site-ui")
+    extra = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com")],
+             "infgw_chat_ui": {"enabled": True, "target": "gateway", "model": "tiny"}}
+    try:
+        run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway,chat_ui", extra=extra)
+        assert run.rc == 0, run.failures()
+        address = kget(local_env, "gateway", namespace, "vllm-xlb")["status"]["addresses"][0]["value"]
+        pod = kget(local_env, "deployment", namespace, "gradio")["spec"]["template"]["spec"]
+        assert pod["hostAliases"] == [{"ip": address, "hostnames": ["api.example.com"]}]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["HOST"] == "http://api.example.com"
+        assert env["MODEL_ID"] == "example/tiny"
+        again = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway,chat_ui",
+                         extra=extra)
+        assert again.stats["changed"] == 0, again.changed_tasks()
+    finally:
+        delete_namespace(local_env, namespace)
+
+
+def test_redirect_and_tls_secret(local_env, tmp_path):
+    """HTTP->HTTPS redirect binds the other routes to https; TLS from a Secret becomes certificateRefs."""
+    namespace = new_namespace("site-tls")
+    extra = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com")],
+             "infgw_gateway": {"redirect_http_to_https": True, "tls": {"mode": "secret", "certificates": ["wildcard"]},
+                               "class": "internal"}}
+    try:
+        local_env.kubectl("create", "namespace", namespace)
+        local_env.kubectl("create", "secret", "generic", "wildcard", "-n", namespace, "--type=kubernetes.io/tls",
+                          "--from-literal=tls.crt=not-a-real-certificate", "--from-literal=tls.key=not-a-real-key")
+        run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", extra=extra)
+        assert run.rc == 0, run.failures()
+        gw = kget(local_env, "gateway", namespace, "vllm-xlb")
+        assert gw["spec"]["gatewayClassName"] == "gke-l7-rilb"
+        https = [lst for lst in gw["spec"]["listeners"] if lst["name"] == "https"][0]
+        assert https["tls"]["certificateRefs"] == [{"group": "", "kind": "Secret", "name": "wildcard"}]
+        redirect = kget(local_env, "httproute", namespace, "http-to-https-redirect")
+        assert redirect["spec"]["parentRefs"][0]["sectionName"] == "http"
+        assert redirect["spec"]["rules"][0]["filters"][0]["requestRedirect"]["scheme"] == "https"
+        route = kget(local_env, "httproute", namespace, "gemma-host-based-routing")
+        assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                                "name": "vllm-xlb", "sectionName": "https"}]
+    finally:
+        delete_namespace(local_env, namespace)
