@@ -90,7 +90,7 @@ integration: venv tools
 molecule: local-up
 	source $(ENV_DIR)/env.sh && for profile in v1.1.0 v0.4.0; do \
 	  echo "[make] molecule test -s default (profile $$profile)"; \
-	  INFGW_PROFILE=$$profile $(VENV)/bin/molecule test -s default || exit 1; \
+	  INFGW_PROFILE=$$profile INFGW_NAMESPACE=molecule-$${profile//./-} $(VENV)/bin/molecule test -s default || exit 1; \
 	done
 
 # For users with Docker; never run on the project's machines, which have none.
