@@ -25,7 +25,7 @@ help:
 	@echo "make local-down    stop it: no process, port or data left behind"
 	@echo "make local-status  one line per component, with memory use"
 	@echo "make tools         build the pinned Go tools into the cache (skipped when present)"
-	@echo "make bench         no-op helm_oci_chart vs kubernetes.core.helm, median of several runs"
+	@echo "make bench         benchmarks: no-op helm_oci_chart vs kubernetes.core.helm; the walkthrough's commands vs site.yml"
 
 # ---------------------------------------------------------------- set-up
 $(VENV)/.installed: requirements.txt
@@ -50,7 +50,8 @@ tools:
 # ---------------------------------------------------------------- benchmarks (not tests)
 .PHONY: bench
 bench: local-up
-	$(VPY) hack/bench/helm_noop.py
+	source $(ENV_DIR)/env.sh && $(VPY) hack/bench/helm_noop.py
+	source $(ENV_DIR)/env.sh && $(VPY) hack/bench/walkthrough_vs_site.py
 
 # ---------------------------------------------------------------- local environment
 # ---------------------------------------------------------------- demo

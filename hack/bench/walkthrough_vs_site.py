@@ -1,0 +1,126 @@
+"""Benchmark (not a test): the walkthrough's own kubectl/helm sequence against site.yml.
+
+On the local environment (source .local/env.sh first, or run `make bench-site`), each round
+  1. replays the walkthrough's commands (README.seed.md, GIE v1.1.0) in a fresh namespace, cold,
+     then again (the re-run: `helm upgrade --install` where the walkthrough says `helm install`,
+     which fails on a second run), then deletes the namespace;
+  2. runs `ansible-playbook site.yml` in another fresh namespace, cold, then again, then deletes it.
+It prints each time and the medians. Cloud Armor and the chat UI are left out of both (off by default).
+The walkthrough never waits for the Gateway; site.yml does (gateway_ready), so its cold time includes that.
+
+    .venv/bin/python hack/bench/walkthrough_vs_site.py [-n 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "tests" / "fixtures" / "seed"
+MODELS = ("vllm-gemma-3-1b", "vllm-gemma-3-4b", "vllm-llama-3-3b")
+EPP_VALUES = """provider:
+  name: "gke"
+  gke:
+    autopilot: false
+inferenceExtension:
+  tracing:
+    enabled: false
+  monitoring:
+    interval: "10s"
+    prometheus:
+      enabled: true
+      auth:
+        enabled: true
+      extraLabels: {}
+"""
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def walkthrough(ns: str, rerun: bool) -> None:
+    """The README's commands, in order, with the registry and CRD URLs pointed at the local copies."""
+    registry = f"oci://{os.environ['LOCAL_OCI_REGISTRY']}/gateway-api-inference-extension/charts"
+    helm_install = ["helm", "upgrade", "--install"] if rerun else ["helm", "install"]
+    if not rerun:
+        run(["kubectl", "create", "ns", ns])
+        run(["kubectl", "create", "secret", "generic", "hf-secret", "-n", ns,
+             "--from-literal=hf_api_token=hf_dummy-token-for-the-local-fake-cluster"])
+    for manifest, deployment in zip(("vllm-gemma3-1b.yaml", "vllm-gemma3-4b.yaml", "vllm-llama3-3b.yaml"), MODELS):
+        run(["kubectl", "apply", "-n", ns, "-f", str(SEED / manifest)])
+        if deployment != "vllm-llama-3-3b":  # the README waits for the two Gemma models only
+            run(["kubectl", "wait", "-n", ns, "--for=condition=Available", "--timeout=1800s",
+                 f"deployment/{deployment}"])
+    run(["kubectl", "apply", "-n", ns, "-f", str(SEED / "infgw-external.yaml")])
+    run(["kubectl", "apply", "-n", ns, "-f", str(SEED / "infgw-httproute-basic.yaml")])
+    run([*helm_install, "bbr", "--namespace", ns, "--set", "provider.name=gke", "--set",
+         "inferenceGateway.name=vllm-xlb", "--version", "v1.1.0", f"{registry}/body-based-routing", "--plain-http"])
+    run(["kubectl", "apply", "-n", ns, "-f", str(SEED / "infgw-httproute-bbr.yaml")])
+    run(["kubectl", "apply", "-f", f"{os.environ['LOCAL_GIE_MANIFESTS']}/v1.1.0/manifests.yaml"])
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values:
+        values.write(EPP_VALUES)
+        values.flush()
+        for pool in MODELS:
+            run([*helm_install, pool, "-n", ns, "--version", "v1.1.0", "-f", values.name, "--set",
+                 f"inferencePool.modelServers.matchLabels.app={pool}", f"{registry}/inferencepool", "--plain-http"])
+    run(["kubectl", "apply", "-n", ns, "-f", str(SEED / "infgw-httproute-infp-info.yaml")])
+    run(["kubectl", "apply", "-n", ns, "-f", str(SEED / "vllm-infgw-hpas.yaml")])
+
+
+def site(ns: str) -> None:
+    run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "site.yml", "-e", f"infgw_namespace={ns}"], cwd=REPO)
+
+
+def delete_namespace(ns: str) -> None:
+    releases = subprocess.run(["helm", "list", "-q", "-n", ns], capture_output=True, text=True, check=False)
+    for release in releases.stdout.split():
+        run(["helm", "uninstall", release, "-n", ns])
+    run(["kubectl", "delete", "ns", ns, "--wait=true", "--timeout=300s"])
+
+
+def timed(fn, *args) -> float:
+    start = time.monotonic()
+    fn(*args)
+    return time.monotonic() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", "--rounds", type=int, default=3)
+    args = parser.parse_args()
+    for var in ("KUBECONFIG", "LOCAL_OCI_REGISTRY", "LOCAL_GIE_MANIFESTS"):
+        if var not in os.environ:
+            sys.exit(f"{var} is not set: source .local/env.sh (make local-up) first")
+    times: dict[str, list[float]] = {"walkthrough cold": [], "walkthrough re-run": [], "site.yml cold": [],
+                                     "site.yml re-run": []}
+    stamp = time.strftime("%H%M%S")
+    for i in range(args.rounds):
+        ns = f"bench-wt-{stamp}-{i}"
+        try:
+            times["walkthrough cold"].append(timed(walkthrough, ns, False))
+            times["walkthrough re-run"].append(timed(walkthrough, ns, True))
+        finally:
+            delete_namespace(ns)
+        ns = f"bench-site-{stamp}-{i}"
+        try:
+            times["site.yml cold"].append(timed(site, ns))
+            times["site.yml re-run"].append(timed(site, ns))
+        finally:
+            delete_namespace(ns)
+        print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in times.items()), flush=True)
+    print(f"medians over {args.rounds} rounds:")
+    for name, values in times.items():
+        print(f"  {name:20} {statistics.median(values):6.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
