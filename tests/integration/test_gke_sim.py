@@ -201,8 +201,8 @@ def test_health_check_policy_target_not_found_then_attached(api, custom, ns):
 
 def test_never_program_annotation_keeps_gateway_unprogrammed(custom, ns):
     message = f"Error GWCER102: Secret {ns}/uc1-wildcard not found."
-    create(custom, GW, ns, "gateways", gateway("gw", annotations={NEVER_PROGRAM: f"Invalid: {message}",
-                                                                   PROGRAM_DELAY: "1"}))
+    annotations = {NEVER_PROGRAM: f"Invalid: {message}", PROGRAM_DELAY: "1"}
+    create(custom, GW, ns, "gateways", gateway("gw", annotations=annotations))
 
     def gateway_conditions():
         return conditions(get(custom, GW, ns, "gateways", "gw"))

@@ -222,7 +222,7 @@ def test_status_is_stable_once_written_so_nothing_is_patched_again():
 
 
 def test_spec_change_bumps_generation_programmed_follows_after_delay():
-    objs, _ = programmed_world(classes() + [gateway()])
+    objs, _plan = programmed_world(classes() + [gateway()])
     gw = next(o for o in objs if o["kind"] == "Gateway")
     gw["metadata"]["generation"] = 2
     gw["spec"]["listeners"].append({"name": "alt", "protocol": "HTTP", "port": 8080})
@@ -300,7 +300,7 @@ def test_program_delay_annotation_overrides_default():
 
 def test_reconcile_error_annotation_on_route():
     objs = classes() + [gateway(), service(), route(annotations={model.ANN_RECONCILE_ERROR: "Error GWCER104: boom"})]
-    _, plan = programmed_world(objs)
+    _objs, plan = programmed_world(objs)
     p = parent(desired(plan, "HTTPRoute", "r"))
     assert (p["Accepted"]["status"], p["ResolvedRefs"]["status"]) == ("True", "True")
     assert (p["Reconciled"]["status"], p["Reconciled"]["message"]) == ("False", "Error GWCER104: boom")
@@ -326,7 +326,7 @@ def test_addresses_unique_stable_and_from_spec():
 def test_rilb_rejects_ip_address_type_like_gke():
     gw = gateway("internal-https-gateway", cls="gke-l7-rilb", namespace="default")
     gw["spec"]["addresses"] = [{"type": "IPAddress", "value": "10.0.0.9"}]
-    _, plan = programmed_world(classes() + [gw])
+    _objs, plan = programmed_world(classes() + [gw])
     st = desired(plan, "Gateway", "internal-https-gateway")
     c = conds(st["conditions"])
     assert c["Accepted"]["status"] == "True"
@@ -351,7 +351,7 @@ def secret(name="tls-cert", namespace_=NS):
 
 
 def test_missing_tls_secret_blocks_programming_until_it_exists():
-    _, plan = programmed_world(classes() + [https_gateway()])
+    _objs, plan = programmed_world(classes() + [https_gateway()])
     st = desired(plan, "Gateway", "vllm-xlb")
     programmed = cond(st["conditions"], "Programmed")
     assert (programmed["status"], programmed["reason"], programmed["message"]) == (
@@ -360,13 +360,13 @@ def test_missing_tls_secret_blocks_programming_until_it_exists():
     assert (https["ResolvedRefs"]["status"], https["ResolvedRefs"]["reason"]) == ("False", "InvalidCertificateRef")
     assert cond(st["listeners"][0]["conditions"], "ResolvedRefs")["status"] == "True"
 
-    _, plan = programmed_world(classes() + [https_gateway(), secret()])
+    _objs, plan = programmed_world(classes() + [https_gateway(), secret()])
     assert cond(desired(plan, "Gateway", "vllm-xlb")["conditions"], "Programmed")["status"] == "True"
 
 
 def test_cross_namespace_certificate_needs_reference_grant():
     objs = classes() + [https_gateway(cert_ns="certs"), secret(namespace_="certs")]
-    _, plan = programmed_world(objs)
+    _objs, plan = programmed_world(objs)
     https = conds(desired(plan, "Gateway", "vllm-xlb")["listeners"][1]["conditions"])
     assert https["ResolvedRefs"]["reason"] == "RefNotPermitted"
 
@@ -374,7 +374,7 @@ def test_cross_namespace_certificate_needs_reference_grant():
              "metadata": meta("allow-gateways", "certs"),
              "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": NS}],
                       "to": [{"group": "", "kind": "Secret"}]}}
-    _, plan = programmed_world(objs + [grant])
+    _objs, plan = programmed_world(objs + [grant])
     assert cond(desired(plan, "Gateway", "vllm-xlb")["conditions"], "Programmed")["status"] == "True"
 
 
@@ -382,7 +382,7 @@ def test_unsupported_protocol_and_route_kinds_on_listeners():
     gw = gateway(listeners=[{"name": "tcp", "protocol": "TCP", "port": 9000},
                             {"name": "http", "protocol": "HTTP", "port": 80,
                              "allowedRoutes": {"kinds": [{"kind": "HTTPRoute"}, {"kind": "TCPRoute"}]}}])
-    _, plan = programmed_world(classes() + [gw])
+    _objs, plan = programmed_world(classes() + [gw])
     tcp, http = desired(plan, "Gateway", "vllm-xlb")["listeners"]
     assert tcp["supportedKinds"] == []
     assert cond(tcp["conditions"], "Accepted")["reason"] == "UnsupportedProtocol"
@@ -438,7 +438,7 @@ def test_route_hostname_must_intersect_a_listener_hostname():
     objs = classes() + [gw, service(), route("match", hostnames=["api.example.com"]),
                         route("wild", hostnames=["*.example.com"]), route("nomatch", hostnames=["api.example.org"]),
                         route("any")]
-    _, plan = programmed_world(objs)
+    _objs, plan = programmed_world(objs)
     for name in ("match", "wild", "any"):
         assert parent(desired(plan, "HTTPRoute", name))["Accepted"]["status"] == "True", name
     rejected = parent(desired(plan, "HTTPRoute", "nomatch"))["Accepted"]
@@ -472,7 +472,7 @@ def test_allowed_routes_namespaces(namespaces, accepted):
                         namespace("team-a", {"shared-gateway": "true"}), namespace("team-b"),
                         service(namespace="team-a"), service(namespace="team-b"), service()]
     objs += [cross_ns_route(ns) for ns in ("gemma", "team-a", "team-b")]
-    _, plan = programmed_world(objs)
+    _objs, plan = programmed_world(objs)
     for ns, ok in accepted.items():
         c = parent(desired(plan, "HTTPRoute", f"from-{ns}"))["Accepted"]
         assert (c["status"] == "True") is ok, (ns, c)
@@ -495,7 +495,7 @@ def test_section_name_binds_one_listener_and_unknown_section_is_no_matching_pare
                             {"name": "https", "protocol": "HTTPS", "port": 443}])
     objs = classes() + [gw, service(), route("https-only", parents=[{"name": "vllm-xlb", "sectionName": "https"}]),
                         route("bad-section", parents=[{"name": "vllm-xlb", "sectionName": "grpc"}])]
-    _, plan = programmed_world(objs)
+    _objs, plan = programmed_world(objs)
     assert [(lst["name"], lst["attachedRoutes"]) for lst in desired(plan, "Gateway", "vllm-xlb")["listeners"]] == [
         ("http", 0), ("https", 1)]
     c = parent(desired(plan, "HTTPRoute", "bad-section"))["Accepted"]
@@ -593,7 +593,7 @@ def test_inferencepool_v1alpha2_uses_parent_field_and_replaces_placeholder():
 
 
 def test_inferencepool_parents_removed_when_no_route_references_it():
-    objs, _ = programmed_world(classes() + [gateway(), pool_v1(), service("pool-epp"), pool_route()])
+    objs, _plan = programmed_world(classes() + [gateway(), pool_v1(), service("pool-epp"), pool_route()])
     objs = [o for o in objs if o["kind"] != "HTTPRoute"]
     assert desired(run(objs), "InferencePool", "pool") == {"parents": []}
     assert desired(run([pool_v1()]), "InferencePool", "pool") is None  # never had parents: no status at all
@@ -742,7 +742,7 @@ def test_status_schema_and_served_version_from_crd():
 
 
 def test_summarize_is_one_line_per_change():
-    _, plan = programmed_world(classes() + [gateway(), service(), route()])
+    _objs, plan = programmed_world(classes() + [gateway(), service(), route()])
     assert schema.summarize(desired(plan, "Gateway", "vllm-xlb")).startswith(
         "Accepted=True/Accepted Scheduled=True/Scheduled Programmed=True/Programmed Ready=True/Ready")
     line = schema.summarize(desired(plan, "HTTPRoute", "r"))
