@@ -63,14 +63,12 @@ def _object_results(result):
         return
     if isinstance(result.get("results"), list):  # a loop
         for item in result["results"]:
-            for sub in _object_results(item):
-                yield sub
+            yield from _object_results(item)
         return
     inner = result.get("result")
     if isinstance(inner, dict) and isinstance(inner.get("results"), list) and "diff" not in result:
         for item in inner["results"]:  # a multi-document definition
-            for sub in _object_results(item):
-                yield sub
+            yield from _object_results(item)
         return
     yield result
 

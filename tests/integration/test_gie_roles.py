@@ -58,8 +58,8 @@ class Run(object):
         try:
             self.out = json.loads(proc.stdout)
         except ValueError:
-            pytest.fail("ansible-playbook output is not JSON (rc %s):\n%s\n%s" % (proc.returncode, proc.stdout[-5000:],
-                                                                                   proc.stderr[-5000:]))
+            pytest.fail("ansible-playbook output is not JSON (rc %s):\n%s\n%s"
+                        % (proc.returncode, proc.stdout[-5000:], proc.stderr[-5000:]))
         self.stats = self.out["stats"]["localhost"]
 
     @property
@@ -98,7 +98,7 @@ class Run(object):
         return self
 
 
-def run_roles(local_env, tmp_path, ns, profile, roles=ALL_ROLES, extra=None, check=False, diff=False, timeout=900):
+def run_roles(local_env, tmp_path, ns, profile, roles=tuple(ALL_ROLES), extra=None, check=False, diff=False, timeout=900):
     play_vars = {"infgw_namespace": ns, "infgw_profile": profile, "infgw_cloud_armor": CLOUD_ARMOR,
                  # the test namespaces get their Gateway and Services from the fixture, not from a role
                  "bbr_ready_timeout": 120, "inference_pool_ready_timeout": 120}
@@ -125,8 +125,8 @@ def run_roles(local_env, tmp_path, ns, profile, roles=ALL_ROLES, extra=None, che
 
 
 def kget(local_env, resource, ns=None, name=None, check=True):
-    args = ["get", resource] + ([name] if name else []) + (["-n", ns] if ns else []) + ["-o", "json",
-                                                                                          "--show-managed-fields"]
+    args = ["get", resource] + ([name] if name else []) + (["-n", ns] if ns else [])
+    args += ["-o", "json", "--show-managed-fields"]
     proc = local_env.kubectl(*args, check=False)
     if proc.returncode != 0:
         if check:
