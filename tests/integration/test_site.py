@@ -287,7 +287,10 @@ def test_check_diff_shows_a_pending_change(local_env, stack, tmp_path):
                    extra=extra)
     assert run.rc == 0, run.failures()
     assert run.changed_tasks() == ["Apply the model server Deployments and Services"]
-    assert "VLLM_LOGGING_LEVEL" in json.dumps([r.get("diff") or r.get("result") for _, r in run.results()])
+    shown = [r["msg"] for name, r in run.results() if name == "Show what the apply changed (--diff)"
+             and not r.get("skipped")]
+    assert len(shown) == 1 and len(shown[0]) == 3  # one unified diff per Deployment
+    assert all(text.startswith("--- before: Deployment") and "+          value: DEBUG" in text for text in shown[0])
     d = kget(local_env, "deployment", stack.namespace, "vllm-gemma-3-1b")
     assert "VLLM_LOGGING_LEVEL" not in json.dumps(d["spec"])
 
@@ -478,5 +481,36 @@ def test_redirect_and_tls_secret(local_env, tmp_path):
         route = kget(local_env, "httproute", namespace, "gemma-host-based-routing")
         assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                                 "name": "vllm-xlb", "sectionName": "https"}]
+    finally:
+        delete_namespace(local_env, namespace)
+
+
+def test_removed_model_and_redirect_are_pruned(local_env, tmp_path):
+    """What the data model no longer has goes: a removed model's Deployment, Service and health check, a disabled
+    redirect route."""
+    namespace = new_namespace("site-prune")
+    two = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com"), dict(CPU_MODEL, name="small", host="s.example.com")],
+           "infgw_gateway": {"redirect_http_to_https": True}}
+    one = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com")]}
+    try:
+        run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", extra=two)
+        assert run.rc == 0, run.failures()
+        assert kget(local_env, "deployment", namespace, "vllm-small", check=False) is not None
+        check = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", "--check",
+                         extra=one)
+        assert check.rc == 0, check.failures()
+        assert {"Delete the Deployments and Services of models no longer listed (and of a disabled chat UI)",
+                "Delete what the data model no longer has (health checks of removed models, a disabled redirect...)"
+                } <= set(check.changed_tasks())
+        assert kget(local_env, "deployment", namespace, "vllm-small", check=False) is not None  # check mode
+        run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", extra=one)
+        assert run.rc == 0, run.failures()
+        for kind, name in (("deployment", "vllm-small"), ("service", "vllm-small"),
+                           ("healthcheckpolicy", "vllm-small-hc"), ("httproute", "http-to-https-redirect")):
+            assert kget(local_env, kind, namespace, name, check=False) is None, (kind, name)
+        assert kget(local_env, "deployment", namespace, "vllm-tiny", check=False) is not None
+        route = kget(local_env, "httproute", namespace, "gemma-host-based-routing")
+        assert route["spec"]["hostnames"] == ["tiny.example.com"]
+        assert "sectionName" not in route["spec"]["parentRefs"][0]
     finally:
         delete_namespace(local_env, namespace)
