@@ -441,7 +441,9 @@ def test_unschedulable_model_fails_with_the_scheduler_reason(local_env, tmp_path
 def test_chat_ui_through_the_gateway(local_env, tmp_path):
     """target gateway: HOST is the API hostname, resolved to the gateway address by hostAliases."""
     namespace = new_namespace("site-ui")
-    extra = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com")],
+    extra = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com",
+                                   lora_adapters=[{"name": "food-review", "path": "org/food-review-lora"},
+                                                  {"name": "sql", "path": "/adapters/sql"}])],
              "infgw_chat_ui": {"enabled": True, "target": "gateway", "model": "tiny"}}
     try:
         run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway,chat_ui", extra=extra)
@@ -452,6 +454,10 @@ def test_chat_ui_through_the_gateway(local_env, tmp_path):
         env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
         assert env["HOST"] == "http://api.example.com"
         assert env["MODEL_ID"] == "example/tiny"
+        server = kget(local_env, "deployment", namespace, "vllm-tiny")["spec"]["template"]["spec"]["containers"][0]
+        assert server["args"] == ["--model=$(MODEL)", "--tensor-parallel-size=1", "--enable-lora", "--lora-modules",
+                                  "food-review=org/food-review-lora", "sql=/adapters/sql"]
+        assert "nvidia.com/gpu" not in server["resources"]["limits"]
         again = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway,chat_ui",
                          extra=extra)
         assert again.stats["changed"] == 0, again.changed_tasks()
