@@ -31,7 +31,8 @@ class LocalEnv:
     def env(self) -> dict:
         """os.environ plus what .local/env.sh exports."""
         return dict(os.environ, KUBECONFIG=self.kubeconfig, K8S_AUTH_KUBECONFIG=self.kubeconfig,
-                    LOCAL_OCI_REGISTRY=self.registry, PATH=f"{self.bin_dir}:{os.environ['PATH']}")
+                    LOCAL_OCI_REGISTRY=self.registry, LOCAL_GIE_MANIFESTS=str(LOCAL / "gie"),
+                    PATH=f"{self.bin_dir}:{os.environ['PATH']}")
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([f"{self.bin_dir}/kubectl", *args], input=stdin, capture_output=True, text=True,
