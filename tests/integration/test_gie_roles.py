@@ -35,7 +35,6 @@ MODELS = {
     "llama-3-3b": "meta-llama/Llama-3.2-3B-Instruct",
 }
 SHORT = {"gemma-3-1b": "gemma3-1b", "gemma-3-4b": "gemma3-4b", "llama-3-3b": "llama3-3b"}
-POOLS = sorted("vllm-" + m for m in MODELS)
 
 PROFILES = {
     "v1.1.0": {"pool_group": "inference.networking.k8s.io", "pool_version": "v1",
@@ -44,7 +43,62 @@ PROFILES = {
                "objective_kind": "InferenceModel", "objective_plural": "inferencemodels"},
 }
 ALL_ROLES = ["bbr", "inference_pool", "hpa_metrics", "cloud_armor"]
-CLOUD_ARMOR = {"enabled": True, "policy": "uc1-security-policy", "pools": ["gemma-3-1b"]}
+
+
+class Stack(object):
+    """The deployment a test makes: namespace, profile and model names.
+
+    The v0.4.0 inferencepool chart names its EPP ClusterRole/Binding after the release only (<pool>-epp, no
+    namespace; fixed upstream in v1.0.2), so two namespaces of one cluster cannot hold the same pool name. The
+    v0.4.0 tests therefore suffix the walkthrough's model names (and pass infgw_models); the v1.1.0 tests use
+    the data model's defaults as they are.
+    """
+
+    def __init__(self, ns, profile):
+        self.ns, self.profile = ns, profile
+        self.suffix = "" if profile == "v1.1.0" else "-" + ns.rsplit("-", 1)[-1]
+        self.p = PROFILES[profile]
+
+    def name(self, base):
+        return base + self.suffix
+
+    def pool(self, base):
+        return "vllm-" + self.name(base)
+
+    @property
+    def pools(self):
+        return sorted(self.pool(b) for b in MODELS)
+
+    def short(self, base):
+        return SHORT[base] + self.suffix
+
+    def cloud_armor(self, enabled=True):
+        return {"enabled": enabled, "policy": "uc1-security-policy", "pools": [self.name("gemma-3-1b")]}
+
+    def models(self, only=None, **changes):
+        """The walkthrough's models (roles/common defaults) with this stack's names; `changes` per base name."""
+        walkthrough = [
+            {"name": "gemma-3-1b", "host": "1b.example.com", "default_backend": True,
+             "objective": {"name": "small-model", "priority": 0}, "autoscaling": {"enabled": True, "min": 1, "max": 3}},
+            {"name": "gemma-3-4b", "host": "4b.example.com",
+             "objective": {"name": "medium-model", "priority": 10}, "autoscaling": {"enabled": True, "min": 1, "max": 3}},
+            {"name": "llama-3-3b", "host": "3b.example.com", "autoscaling": {"enabled": False, "min": 1, "max": 3}},
+        ]
+        out = []
+        for m in walkthrough:
+            base = m["name"]
+            if only and base not in only:
+                continue
+            m = dict(m, name=self.name(base), short_name=self.short(base), model=MODELS[base])
+            m.update(changes.get(base.replace("-", "_"), {}))
+            out.append(m)
+        return out
+
+    def play_vars(self):
+        extra = {"infgw_namespace": self.ns, "infgw_profile": self.profile, "infgw_cloud_armor": self.cloud_armor()}
+        if self.suffix:
+            extra["infgw_models"] = self.models()
+        return extra
 
 
 # --------------------------------------------------------------------------- helpers
@@ -98,10 +152,9 @@ class Run(object):
         return self
 
 
-def run_roles(local_env, tmp_path, ns, profile, roles=tuple(ALL_ROLES), extra=None, check=False, diff=False, timeout=900):
-    play_vars = {"infgw_namespace": ns, "infgw_profile": profile, "infgw_cloud_armor": CLOUD_ARMOR,
-                 # the test namespaces get their Gateway and Services from the fixture, not from a role
-                 "bbr_ready_timeout": 120, "inference_pool_ready_timeout": 120}
+def run_roles(local_env, tmp_path, stack, roles=tuple(ALL_ROLES), extra=None, check=False, diff=False, timeout=900):
+    play_vars = stack.play_vars()
+    play_vars.update({"bbr_ready_timeout": 120, "inference_pool_ready_timeout": 120})
     play_vars.update(extra or {})
     play = [{"hosts": "localhost", "gather_facts": False, "vars": play_vars,
              "roles": ["gke_ai.inference_gateway." + r for r in roles]}]
@@ -165,13 +218,14 @@ def owners(obj, path, subresource=None):
     return found
 
 
-def prerequisites(ns):
+def prerequisites(stack):
     """What the gateway and vllm_model roles would have created: the Gateway and one Service per model."""
+    ns = stack.ns
     objs = [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
              "metadata": {"name": "vllm-xlb", "namespace": ns},
              "spec": {"gatewayClassName": "gke-l7-regional-external-managed",
                       "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}]
-    for pool in POOLS:
+    for pool in stack.pools:
         objs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": pool, "namespace": ns},
                      "spec": {"selector": {"app": pool}, "ports": [{"port": 8000, "targetPort": 8000}]}})
     return {"apiVersion": "v1", "kind": "List", "items": objs}
@@ -196,6 +250,14 @@ def ns(local_env):
     cleanup(local_env, name)
 
 
+def make_stack(local_env, ns, profile, create=True):
+    stack = Stack(ns, profile)
+    if create:
+        local_env.kubectl("create", "namespace", ns)
+        local_env.kubectl("apply", "-f", "-", stdin=json.dumps(prerequisites(stack)))
+    return stack
+
+
 def ours(objs):
     return [o for o in objs if o["metadata"].get("labels", {}).get("app.kubernetes.io/part-of")
             == "gke-ai-inference-gateway"]
@@ -204,13 +266,13 @@ def ours(objs):
 # --------------------------------------------------------------------------- assertions on the real objects
 
 
-def assert_routes(local_env, ns, profile):
-    routes = {r["metadata"]["name"]: r for r in kget(local_env, "httproutes.gateway.networking.k8s.io", ns)}
+def assert_routes(local_env, stack):
+    routes = {r["metadata"]["name"]: r for r in kget(local_env, "httproutes.gateway.networking.k8s.io", stack.ns)}
     for model, served in MODELS.items():
-        for prefix, backend in (("bbr-", {"kind": "Service", "group": "", "name": "vllm-" + model, "port": 8000}),
-                                ("infp-", {"kind": "InferencePool", "group": PROFILES[profile]["pool_group"],
-                                           "name": "vllm-" + model})):
-            name = prefix + SHORT[model]
+        for prefix, backend in (("bbr-", {"kind": "Service", "group": "", "name": stack.pool(model), "port": 8000}),
+                                ("infp-", {"kind": "InferencePool", "group": stack.p["pool_group"],
+                                           "name": stack.pool(model)})):
+            name = prefix + stack.short(model)
             assert name in routes, (name, sorted(routes))
             spec = routes[name]["spec"]
             assert spec["hostnames"] == [("bbr" if prefix == "bbr-" else "api") + ".example.com"]
@@ -225,10 +287,10 @@ def assert_routes(local_env, ns, profile):
                 "add": [{"name": "x-infgw-selected", "value": name}]}}]
 
 
-def assert_pools(local_env, ns, profile):
-    p = PROFILES[profile]
+def assert_pools(local_env, stack):
+    p, ns, profile = stack.p, stack.ns, stack.profile
     pools = {x["metadata"]["name"]: x for x in kget(local_env, "inferencepools.%s" % p["pool_group"], ns)}
-    assert sorted(pools) == POOLS
+    assert sorted(pools) == stack.pools
     for name, pool in pools.items():
         assert pool["apiVersion"] == "%s/%s" % (p["pool_group"], p["pool_version"])
         selector = pool["spec"]["selector"]
@@ -237,35 +299,37 @@ def assert_pools(local_env, ns, profile):
         else "inference.networking.k8s.io"
     assert (kget(local_env, "inferencepools.%s" % other, ns, check=False) or []) == []
     rels = releases(local_env, ns)
-    assert [r["name"] for r in rels] == ["bbr"] + POOLS
+    assert [r["name"] for r in rels] == ["bbr"] + stack.pools
     assert {r["status"] for r in rels} == {"deployed"}
     assert {r["chart"] for r in rels} == {"body-based-routing-" + profile, "inferencepool-" + profile}
 
 
-def assert_objectives(local_env, ns, profile):
-    p = PROFILES[profile]
+def assert_objectives(local_env, stack):
+    p, ns = stack.p, stack.ns
     objs = {o["metadata"]["name"]: o for o in kget(local_env, "%s.inference.networking.x-k8s.io" % p["objective_plural"], ns)}
     if p["objective_kind"] == "InferenceObjective":
         # only the models with an objective in the data model
         assert sorted(objs) == ["medium-model", "small-model"]
         assert objs["small-model"]["spec"]["priority"] == 0 and objs["medium-model"]["spec"]["priority"] == 10
-        assert objs["medium-model"]["spec"]["poolRef"]["name"] == "vllm-gemma-3-4b"
+        assert objs["medium-model"]["spec"]["poolRef"]["name"] == stack.pool("gemma-3-4b")
         assert objs["medium-model"]["spec"]["poolRef"]["group"] == p["pool_group"]
     else:
         # v0.4.0's EPP rejects models without an InferenceModel, so every model has one
-        assert sorted(objs) == ["llama-3-3b", "medium-model", "small-model"]
+        llama = stack.name("llama-3-3b")
+        assert sorted(objs) == sorted([llama, "medium-model", "small-model"])
         assert objs["medium-model"]["spec"]["criticality"] == "Critical"
         assert objs["small-model"]["spec"]["criticality"] == "Standard"
-        assert objs["llama-3-3b"]["spec"] == {"modelName": MODELS["llama-3-3b"], "criticality": "Standard",
-                                              "poolRef": {"group": p["pool_group"], "kind": "InferencePool",
-                                                          "name": "vllm-llama-3-3b"}}
+        assert objs[llama]["spec"] == {"modelName": MODELS["llama-3-3b"], "criticality": "Standard",
+                                       "poolRef": {"group": p["pool_group"], "kind": "InferencePool",
+                                                   "name": stack.pool("llama-3-3b")}}
 
 
-def assert_metrics(local_env, ns, profile):
+def assert_metrics(local_env, stack):
+    ns, profile = stack.ns, stack.profile
     if profile == "v1.1.0":  # the chart's monitoring values: one PodMonitoring and scrape secret per pool
         pms = sorted(x["metadata"]["name"] for x in kget(local_env, "podmonitorings.monitoring.googleapis.com", ns))
-        assert pms == POOLS
-        for pool in POOLS:
+        assert pms == stack.pools
+        for pool in stack.pools:
             kget(local_env, "secret", ns, pool + "-metrics-reader-secret")
     else:  # the walkthrough's vllm-infgw-metrics.yaml, in the namespace, and the chart pointed at it
         secret = kget(local_env, "secret", ns, "inference-gateway-sa-metrics-reader-secret")
@@ -273,15 +337,15 @@ def assert_metrics(local_env, ns, profile):
         kget(local_env, "clusterrole", None, ns + "-inference-gateway-metrics-reader")
         rb = kget(local_env, "rolebinding", ns, "gmp-system:collector:inference-gateway-sa-metrics-reader-secret-read")
         assert rb["subjects"] == [{"kind": "ServiceAccount", "name": "collector", "namespace": "gmp-system"}]
-        for pool in POOLS:
+        for pool in stack.pools:
             cpm = kget(local_env, "clusterpodmonitorings.monitoring.googleapis.com", None, "%s-%s" % (ns, pool))
             cred = cpm["spec"]["endpoints"][0]["authorization"]["credentials"]["secret"]
             assert cred == {"name": "inference-gateway-sa-metrics-reader-secret", "namespace": ns, "key": "token"}
 
 
-def assert_hpas(local_env, ns):
-    hpas = {h["metadata"]["name"]: h for h in kget(local_env, "hpa", ns)}
-    assert sorted(hpas) == ["vllm-gemma-3-1b", "vllm-gemma-3-4b"]  # llama has autoscaling disabled
+def assert_hpas(local_env, stack):
+    hpas = {h["metadata"]["name"]: h for h in kget(local_env, "hpa", stack.ns)}
+    assert sorted(hpas) == [stack.pool("gemma-3-1b"), stack.pool("gemma-3-4b")]  # llama: autoscaling disabled
     for name, hpa in hpas.items():
         spec = hpa["spec"]
         assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
@@ -294,10 +358,10 @@ def assert_hpas(local_env, ns):
         assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
 
 
-def assert_backend_policies(local_env, ns, profile, security_policy="uc1-security-policy"):
-    group = PROFILES[profile]["pool_group"]
-    policies = kget(local_env, "gcpbackendpolicies.networking.gke.io", ns)
-    for pool in POOLS:
+def assert_backend_policies(local_env, stack, security_policy="uc1-security-policy"):
+    group = stack.p["pool_group"]
+    policies = kget(local_env, "gcpbackendpolicies.networking.gke.io", stack.ns)
+    for pool in stack.pools:
         targeting = [p for p in policies if p["spec"]["targetRef"] == {"group": group, "kind": "InferencePool",
                                                                        "name": pool}]
         # ONE policy per pool: the chart's own object (named like the pool), not a second one that GKE would ignore
@@ -305,7 +369,7 @@ def assert_backend_policies(local_env, ns, profile, security_policy="uc1-securit
         (policy,) = targeting
         default = policy["spec"]["default"]
         assert default["timeoutSec"] == 300 and default["logging"] == {"enabled": True}
-        if pool == "vllm-gemma-3-1b" and security_policy:
+        if pool == stack.pool("gemma-3-1b") and security_policy:
             assert default["securityPolicy"] == security_policy
         else:
             assert "securityPolicy" not in default
@@ -327,108 +391,104 @@ def assert_backend_policies(local_env, ns, profile, security_policy="uc1-securit
 @pytest.mark.parametrize("profile", ["v1.1.0", "v0.4.0"])
 def test_roles_converge_idempotently_with_check_mode_first(local_env, ns, tmp_path, profile):
     # Check mode before the namespace exists: every role only lists what it would create.
-    run = run_roles(local_env, tmp_path, ns, profile, check=True, diff=True).assert_ok()
+    stack = make_stack(local_env, ns, profile, create=False)
+    run_roles(local_env, tmp_path, stack, check=True, diff=True).assert_ok()
     assert local_env.kubectl("get", "namespace", ns, check=False).returncode != 0
 
-    local_env.kubectl("create", "namespace", ns)
-    local_env.kubectl("apply", "-f", "-", stdin=json.dumps(prerequisites(ns)))
+    stack = make_stack(local_env, ns, profile)
 
     # Check mode in the existing namespace: dry runs (helm and server-side), nothing created.
-    run = run_roles(local_env, tmp_path, ns, profile, check=True, diff=True).assert_ok()
+    run = run_roles(local_env, tmp_path, stack, check=True, diff=True).assert_ok()
     assert run.changed > 0
     assert releases(local_env, ns) == []
     assert ours(kget(local_env, "httproutes.gateway.networking.k8s.io", ns)) == []
     assert kget(local_env, "hpa", ns) == []
-    assert kget(local_env, "%s.inference.networking.x-k8s.io" % PROFILES[profile]["objective_plural"], ns) == []
+    assert kget(local_env, "%s.inference.networking.x-k8s.io" % stack.p["objective_plural"], ns) == []
     assert kget(local_env, "gcpbackendpolicies.networking.gke.io", ns) == []
 
     # The real run.
-    run = run_roles(local_env, tmp_path, ns, profile).assert_ok()
+    run = run_roles(local_env, tmp_path, stack).assert_ok()
     assert run.changed > 0
-    assert_routes(local_env, ns, profile)
-    assert_pools(local_env, ns, profile)
-    assert_objectives(local_env, ns, profile)
-    assert_metrics(local_env, ns, profile)
-    assert_hpas(local_env, ns)
-    assert_backend_policies(local_env, ns, profile)
+    assert_routes(local_env, stack)
+    assert_pools(local_env, stack)
+    assert_objectives(local_env, stack)
+    assert_metrics(local_env, stack)
+    assert_hpas(local_env, stack)
+    assert_backend_policies(local_env, stack)
     assert run.result("Report the security policy per pool (fact cloud_armor_policies)")["ansible_facts"][
-        "cloud_armor_policies"] == {"vllm-gemma-3-1b": "uc1-security-policy", "vllm-gemma-3-4b": None,
-                                    "vllm-llama-3-3b": None}
+        "cloud_armor_policies"] == {stack.pool("gemma-3-1b"): "uc1-security-policy", stack.pool("gemma-3-4b"): None,
+                                    stack.pool("llama-3-3b"): None}
 
     # Idempotent: nothing changes on the second run, in check mode or for real.
-    run = run_roles(local_env, tmp_path, ns, profile, check=True, diff=True).assert_ok()
+    run = run_roles(local_env, tmp_path, stack, check=True, diff=True).assert_ok()
     assert run.changed == 0, run.changed_tasks()
-    run = run_roles(local_env, tmp_path, ns, profile).assert_ok()
+    run = run_roles(local_env, tmp_path, stack).assert_ok()
     assert run.changed == 0, run.changed_tasks()
 
 
 @pytest.mark.parametrize("profile", ["v1.1.0", "v0.4.0"])
 def test_backend_policy_single_owner_survives_helm_upgrades(local_env, ns, tmp_path, profile):
-    local_env.kubectl("create", "namespace", ns)
-    local_env.kubectl("apply", "-f", "-", stdin=json.dumps(prerequisites(ns)))
+    stack = make_stack(local_env, ns, profile)
     roles = ["inference_pool", "cloud_armor"]
     no_wait = {"inference_pool_wait_ready": False}
-    run_roles(local_env, tmp_path, ns, profile, roles, extra=no_wait).assert_ok()
-    assert_backend_policies(local_env, ns, profile)
+    run_roles(local_env, tmp_path, stack, roles, extra=no_wait).assert_ok()
+    assert_backend_policies(local_env, stack)
 
     # A helm upgrade by hand (new values, same chart) goes through without a conflict and keeps the merged spec:
     # helm 3 patches a custom resource only where its own rendered manifest changed.
     registry = "oci://%s/gateway-api-inference-extension/charts/inferencepool" % local_env.registry
-    helm(local_env, "upgrade", "vllm-gemma-3-1b", registry, "--version", profile, "--plain-http", "-n", ns,
+    helm(local_env, "upgrade", stack.pool("gemma-3-1b"), registry, "--version", profile, "--plain-http", "-n", ns,
          "--reuse-values", "--set", "inferenceExtension.replicas=2")
-    assert_backend_policies(local_env, ns, profile)
-    run = run_roles(local_env, tmp_path, ns, profile, ["cloud_armor"]).assert_ok()
+    assert_backend_policies(local_env, stack)
+    run = run_roles(local_env, tmp_path, stack, ["cloud_armor"]).assert_ok()
     assert run.changed == 0, run.changed_tasks()
 
     # An upgrade through the role (helm_oci_chart, values changed for every pool) neither; the roles then
     # converge again with nothing to change on the policies.
     more = dict(no_wait, inference_pool_chart_values={"inferenceExtension": {"flags": [{"name": "v", "value": 3}]}})
-    run = run_roles(local_env, tmp_path, ns, profile, roles, extra=more).assert_ok()
+    run = run_roles(local_env, tmp_path, stack, roles, extra=more).assert_ok()
     assert "Wait for the inferencepool releases" in run.changed_tasks()
     assert "Apply timeout, logging and security policy to the pools' GCPBackendPolicies (server-side apply)" \
         not in run.changed_tasks()
-    assert_backend_policies(local_env, ns, profile)
+    assert_backend_policies(local_env, stack)
     assert all(int(r["revision"]) >= 2 for r in releases(local_env, ns))
 
     # A chart change that does touch the policy (here: the pool group it targets) is written by helm, and
     # the next cloud_armor run takes the field back: one owner again.
     other = {"v1.1.0": "inference.networking.x-k8s.io/v1alpha2", "v0.4.0": None}[profile]
     if other:
-        helm(local_env, "upgrade", "vllm-gemma-3-4b", registry, "--version", profile, "--plain-http", "-n", ns,
+        pool = stack.pool("gemma-3-4b")
+        helm(local_env, "upgrade", pool, registry, "--version", profile, "--plain-http", "-n", ns,
              "--reuse-values", "--set", "inferencePool.apiVersion=" + other)
-        policy = kget(local_env, "gcpbackendpolicies.networking.gke.io", ns, "vllm-gemma-3-4b")
+        policy = kget(local_env, "gcpbackendpolicies.networking.gke.io", ns, pool)
         assert policy["spec"]["targetRef"]["group"] == "inference.networking.x-k8s.io"
         assert "helm" in owners(policy, "spec.targetRef.group")
-        run = run_roles(local_env, tmp_path, ns, profile, ["cloud_armor"]).assert_ok()
+        run = run_roles(local_env, tmp_path, stack, ["cloud_armor"]).assert_ok()
         assert run.changed > 0
-        helm(local_env, "rollback", "vllm-gemma-3-4b", "-n", ns)  # the pool itself back in the v1 group
-        run = run_roles(local_env, tmp_path, ns, profile, ["cloud_armor"]).assert_ok()
-        assert_backend_policies(local_env, ns, profile)
+        helm(local_env, "rollback", pool, "-n", ns)  # the pool itself back in the v1 group
+        run = run_roles(local_env, tmp_path, stack, ["cloud_armor"]).assert_ok()
+        assert_backend_policies(local_env, stack)
 
     # Cloud Armor off: the security policy is detached, the chart's timeout and logging stay, same owner.
-    run = run_roles(local_env, tmp_path, ns, profile, ["cloud_armor"],
-                    extra={"infgw_cloud_armor": dict(CLOUD_ARMOR, enabled=False)}).assert_ok()
+    run = run_roles(local_env, tmp_path, stack, ["cloud_armor"],
+                    extra={"infgw_cloud_armor": stack.cloud_armor(enabled=False)}).assert_ok()
     assert run.changed > 0
-    assert_backend_policies(local_env, ns, profile, security_policy=None)
+    assert_backend_policies(local_env, stack, security_policy=None)
 
 
 def test_pruning_follows_the_data_model(local_env, ns, tmp_path):
     """Models leaving the data model take their routes, objectives and HPAs with them (releases stay)."""
-    profile = "v1.1.0"
-    local_env.kubectl("create", "namespace", ns)
-    local_env.kubectl("apply", "-f", "-", stdin=json.dumps(prerequisites(ns)))
+    stack = make_stack(local_env, ns, "v1.1.0")
     roles = ["bbr", "inference_pool", "hpa_metrics"]
-    run_roles(local_env, tmp_path, ns, profile, roles).assert_ok()
+    run_roles(local_env, tmp_path, stack, roles).assert_ok()
     assert len(kget(local_env, "hpa", ns)) == 2
 
-    models = [
-        {"name": "gemma-3-1b", "short_name": "gemma3-1b", "model": MODELS["gemma-3-1b"], "host": "1b.example.com",
-         "default_backend": True, "objective": {"name": "small-model", "priority": 0},
-         "autoscaling": {"enabled": False, "min": 1, "max": 3}},
-        {"name": "gemma-3-4b", "short_name": "gemma3-4b", "model": MODELS["gemma-3-4b"], "host": "4b.example.com",
-         "autoscaling": {"enabled": True, "min": 2, "max": 5, "target_kv_cache_utilization": "0.7"}},
-    ]
-    run = run_roles(local_env, tmp_path, ns, profile, roles, extra={"infgw_models": models}, diff=True).assert_ok()
+    models = stack.models(only=["gemma-3-1b", "gemma-3-4b"],
+                          gemma_3_1b={"autoscaling": {"enabled": False, "min": 1, "max": 3}},
+                          gemma_3_4b={"objective": None,
+                                      "autoscaling": {"enabled": True, "min": 2, "max": 5,
+                                                      "target_kv_cache_utilization": "0.7"}})
+    run = run_roles(local_env, tmp_path, stack, roles, extra={"infgw_models": models}, diff=True).assert_ok()
     routes = sorted(r["metadata"]["name"] for r in ours(kget(local_env, "httproutes.gateway.networking.k8s.io", ns)))
     assert routes == ["bbr-gemma3-1b", "bbr-gemma3-4b", "infp-gemma3-1b", "infp-gemma3-4b"]
     objectives = sorted(o["metadata"]["name"] for o in kget(local_env, "inferenceobjectives.inference.networking.x-k8s.io", ns))
@@ -442,14 +502,14 @@ def test_pruning_follows_the_data_model(local_env, ns, tmp_path):
     assert any("HorizontalPodAutoscaler %s/vllm-gemma-3-4b" % ns in text and "+  maxReplicas: 5" in text
                for text in shown), shown
 
-    run = run_roles(local_env, tmp_path, ns, profile, roles, extra={"infgw_models": models}).assert_ok()
+    run = run_roles(local_env, tmp_path, stack, roles, extra={"infgw_models": models}).assert_ok()
     assert run.changed == 0, run.changed_tasks()
 
 
 def test_metrics_adapter_check_mode_and_file_override(local_env, ns, tmp_path):
     """The adapter is dry-run in check mode (nothing registered), and hpa_metrics_adapter_src is honoured."""
-    local_env.kubectl("create", "namespace", ns)
-    run = run_roles(local_env, tmp_path, ns, "v1.1.0", ["hpa_metrics"], check=True,
+    stack = make_stack(local_env, ns, "v1.1.0")
+    run = run_roles(local_env, tmp_path, stack, ["hpa_metrics"], check=True,
                     extra={"hpa_metrics_adapter_enabled": True}).assert_ok()
     assert run.changed > 0
     listed = run.result("List what would be created in namespaces that do not exist yet (check mode)")["msg"]
@@ -462,7 +522,7 @@ def test_metrics_adapter_check_mode_and_file_override(local_env, ns, tmp_path):
     manifest.write_text("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: fake-adapter, namespace: %s}\n"
                         "data: {a: b}\n---\n" % ns)
     extra = {"hpa_metrics_adapter_enabled": True, "hpa_metrics_adapter_src": str(manifest)}
-    run_roles(local_env, tmp_path, ns, "v1.1.0", ["hpa_metrics"], extra=extra).assert_ok()
+    run_roles(local_env, tmp_path, stack, ["hpa_metrics"], extra=extra).assert_ok()
     assert kget(local_env, "configmap", ns, "fake-adapter")["data"] == {"a": "b"}
-    run = run_roles(local_env, tmp_path, ns, "v1.1.0", ["hpa_metrics"], extra=extra).assert_ok()
+    run = run_roles(local_env, tmp_path, stack, ["hpa_metrics"], extra=extra).assert_ok()
     assert run.changed == 0, run.changed_tasks()
