@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -263,7 +262,7 @@ def test_check_diff_on_empty_namespace_lists_changes_and_creates_nothing(local_e
     try:
         assert run.rc == 0, run.failures()
         assert run.stats["changed"] > 0
-        listed = json.dumps([r for _, r in run.results() if r.get("changed")])
+        listed = json.dumps([result for _task, result in run.results() if result.get("changed")])
         for name in MODELS:
             assert "Deployment vllm-%s" % name in listed
             assert "HealthCheckPolicy vllm-%s-hc" % name in listed
