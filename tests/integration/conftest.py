@@ -11,9 +11,12 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+import yaml
+from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
 LOCALENV = REPO / "hack" / "localcluster" / "localenv.py"
@@ -38,6 +41,15 @@ class LocalEnv:
         return subprocess.run([f"{self.bin_dir}/kubectl", *args], input=stdin, capture_output=True, text=True,
                               env=self.env, check=check)
 
+    def install_gie_crds(self, version: str, field_manager: str = "integration-test") -> list[str]:
+        """Apply the GIE release's CRDs (local-up's offline copy of its manifests.yaml); returns their names."""
+        manifests = LOCAL / "gie" / version / "manifests.yaml"
+        self.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={field_manager}",
+                     "-f", str(manifests))
+        names = [doc["metadata"]["name"] for doc in yaml.safe_load_all(manifests.read_text()) if doc]
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])
+        return names
+
 
 @pytest.fixture(scope="session")
 def local_env() -> LocalEnv:
@@ -47,3 +59,19 @@ def local_env() -> LocalEnv:
     state = json.loads((LOCAL / "state.json").read_text())
     return LocalEnv(kubeconfig=str(LOCAL / "kubeconfig"), registry=f"127.0.0.1:{state['ports']['registry']}",
                     bin_dir=str(LOCAL / "bin"), state=state)
+
+
+@pytest.fixture(scope="session")
+def api(local_env):
+    """A kubernetes client ApiClient for the local environment."""
+    return config.new_client_from_config(config_file=local_env.kubeconfig)
+
+
+@pytest.fixture
+def namespace(api):
+    """A fresh namespace, deleted after the test."""
+    core = client.CoreV1Api(api)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 pytestmark = pytest.mark.integration
@@ -23,11 +19,6 @@ GIE_VERSION = "v1.1.0"
 CONTROLLER = "networking.gke.io/gateway"
 NEVER_PROGRAM = "gke-sim.gke-ai.dev/never-program"
 PROGRAM_DELAY = "gke-sim.gke-ai.dev/program-delay"
-
-
-@pytest.fixture(scope="module")
-def api(local_env):
-    return config.new_client_from_config(config_file=local_env.kubeconfig)
 
 
 @pytest.fixture
@@ -220,19 +211,8 @@ def test_never_program_annotation_keeps_gateway_unprogrammed(custom, ns):
     wait_for(gateway_conditions, "Programmed", "True", "Programmed once the annotation is gone")
 
 
-def install_inferencepool_v1_crd(local_env) -> None:
-    """The v1 InferencePool CRD of GIE v1.1.0, from the Go module cache (downloaded when missing)."""
-    module = f"sigs.k8s.io/gateway-api-inference-extension@{GIE_VERSION}"
-    out = subprocess.run(["go", "mod", "download", "-json", module], capture_output=True, text=True, check=True,
-                         cwd="/", env=dict(os.environ, GOFLAGS="-mod=mod"))
-    crd = Path(json.loads(out.stdout)["Dir"]) / "config/crd/bases/inference.networking.k8s.io_inferencepools.yaml"
-    local_env.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=gke-sim-test", "-f", str(crd))
-    local_env.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                      "crd/inferencepools.inference.networking.k8s.io")
-
-
 def test_inferencepool_parent_status(local_env, api, custom, ns):
-    install_inferencepool_v1_crd(local_env)
+    local_env.install_gie_crds(GIE_VERSION)
     create(custom, GW, ns, "gateways", gateway("gw"))
     pool_ref = {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "vllm-llama3-8b-instruct"}
     create(custom, GW, ns, "httproutes", route("to-pool", pool_ref))

@@ -443,22 +443,8 @@ def test_old_or_missing_helm_is_refused_with_its_version(local_env, play, regist
     assert missing["error_kind"] == "helm_missing"
 
 
-def gie_crds(version: str) -> list[Path]:
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    out = subprocess.run([go, "mod", "download", "-json", f"sigs.k8s.io/gateway-api-inference-extension@{version}"],
-                         capture_output=True, text=True, check=True, cwd="/",
-                         env=dict(os.environ, GOFLAGS="-mod=mod"))
-    return sorted((Path(json.loads(out.stdout)["Dir"]) / "config" / "crd" / "bases").glob("*.yaml"))
-
-
 def test_upstream_inferencepool_chart_with_set_values(local_env, play, namespace):
-    files = gie_crds("v1.1.0")
-    args = ["apply", "--server-side", "--force-conflicts", "--field-manager=helm-oci-chart-test"]
-    for f in files:
-        args += ["-f", str(f)]
-    local_env.kubectl(*args)
-    names = [yaml.safe_load(f.read_text())["metadata"]["name"] for f in files]
-    local_env.kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])
+    local_env.install_gie_crds("v1.1.0", field_manager="helm-oci-chart-test")
 
     task = {"chart_ref": f"oci://{local_env.registry}/gateway-api-inference-extension/charts/inferencepool",
             "version": "v1.1.0", "release_name": "vllm-llama3-8b-instruct", "release_namespace": namespace,

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
-import yaml
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 pytestmark = pytest.mark.integration
-
-GIE_V1_CRDS = "config/crd/bases"
-
-
-@pytest.fixture(scope="module")
-def api(local_env):
-    return config.new_client_from_config(config_file=local_env.kubeconfig)
-
-
-@pytest.fixture
-def namespace(api):
-    core = client.CoreV1Api(api)
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    yield name
-    core.delete_namespace(name)
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
@@ -123,29 +105,8 @@ def test_gpu_scheduling_real_scheduler(api, namespace):
                "GPU pods gone (they hold cluster-wide GPU capacity)")
 
 
-def install_gie_crds(local_env, version: str) -> list:
-    """Apply the GIE CRDs of `version` from its Go module; returns the CRD names."""
-    import subprocess
-    import os
-    from pathlib import Path
-
-    out = subprocess.run(["go", "mod", "download", "-json",
-                          f"sigs.k8s.io/gateway-api-inference-extension@{version}"],
-                         capture_output=True, text=True, check=True, env=dict(os.environ, GOFLAGS="-mod=mod"),
-                         cwd="/")
-    crd_dir = Path(json.loads(out.stdout)["Dir"]) / GIE_V1_CRDS
-    files = sorted(crd_dir.glob("*.yaml"))
-    args = ["apply", "--server-side", "--force-conflicts", "--field-manager=test"]
-    for f in files:
-        args += ["-f", str(f)]
-    local_env.kubectl(*args)
-    names = [yaml.safe_load(f.read_text())["metadata"]["name"] for f in files]
-    local_env.kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])
-    return names
-
-
 def test_helm_pull_and_install_inferencepool_chart_from_local_registry(local_env, api, namespace, tmp_path):
-    install_gie_crds(local_env, "v1.1.0")
+    local_env.install_gie_crds("v1.1.0")
     chart = f"oci://{local_env.registry}/gateway-api-inference-extension/charts/inferencepool"
     helm = f"{local_env.bin_dir}/helm"
     import subprocess
@@ -273,7 +234,7 @@ def test_gie_v1_1_0_crds_applied_over_v0_4_0_keep_existing_objects(local_env, ap
     server-side apply replaces it in place; v1alpha2 pools and InferenceModels (a CRD v1.1.0 no longer
     ships, so applying v1.1.0 never deletes it) survive, and the v1 pool is a separate CRD beside them.
     """
-    install_gie_crds(local_env, "v0.4.0")
+    local_env.install_gie_crds("v0.4.0")
     custom = client.CustomObjectsApi(api)
     group = "inference.networking.x-k8s.io"
     custom.create_namespaced_custom_object(group, "v1alpha2", namespace, "inferencepools", {
@@ -285,7 +246,7 @@ def test_gie_v1_1_0_crds_applied_over_v0_4_0_keep_existing_objects(local_env, ap
         "spec": {"modelName": "google/gemma-3-1b-it", "criticality": "Critical",
                  "poolRef": {"name": "vllm-gemma-3-1b"}}})
 
-    names = install_gie_crds(local_env, "v1.1.0")
+    names = local_env.install_gie_crds("v1.1.0")
     assert "inferencepools.inference.networking.k8s.io" in names
 
     pool = custom.get_namespaced_custom_object(group, "v1alpha2", namespace, "inferencepools", "vllm-gemma-3-1b")
