@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime
 
 import pytest
@@ -27,12 +26,9 @@ def custom(api):
 
 
 @pytest.fixture
-def ns(api):
-    core = client.CoreV1Api(api)
-    name = f"gke-sim-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    yield name
-    core.delete_namespace(name)
+def ns(namespace):
+    """conftest's fresh namespace, under the short name these tests use."""
+    return namespace
 
 
 def wait_until(predicate, what: str, timeout: float = 30, interval: float = 0.2):
