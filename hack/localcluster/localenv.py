@@ -305,6 +305,30 @@ def make_pki(state: dict) -> None:
         f.chmod(0o600)
 
 
+def service_account_info(token_uri: str, project: str = "local-project") -> dict:
+    """A service-account key file's content with a fresh RSA key, its token_uri pointing at the GCP fake."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    email = f"infgw-local@{project}.iam.gserviceaccount.com"
+    return {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": secrets.token_hex(20),
+        "private_key": pem,
+        "client_email": email,
+        "client_id": str(100000000000000000000 + secrets.randbelow(10 ** 20)),
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+        "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{email.replace('@', '%40')}",
+        "universe_domain": "googleapis.com",
+    }
+
+
 def start_etcd(state: dict, bins: dict) -> None:
     p = state["ports"]
     start("etcd", [bins["etcd"], "--name", "local", "--data-dir", DATA / "etcd",

@@ -45,6 +45,35 @@ SHAPES = {
     "g2-standard-24": Shape("g2-standard-24", cpu="24", memory="96Gi", accelerator="nvidia-l4", accelerator_count=2),
     "e2-standard-4": Shape("e2-standard-4", cpu="4", memory="16Gi"),
 }
+# Every machine type the GCP fake accepts in a node pool: GPU machines come with their GPUs
+# (a fixed accelerator type and count); n1 machines take attached GPUs from the pool's config.
+MACHINE_TYPES = dict(SHAPES, **{
+    "e2-medium": Shape("e2-medium", cpu="2", memory="4Gi"),
+    "e2-standard-2": Shape("e2-standard-2", cpu="2", memory="8Gi"),
+    "e2-standard-8": Shape("e2-standard-8", cpu="8", memory="32Gi"),
+    "e2-standard-16": Shape("e2-standard-16", cpu="16", memory="64Gi"),
+    "n2-standard-4": Shape("n2-standard-4", cpu="4", memory="16Gi"),
+    "n2-standard-8": Shape("n2-standard-8", cpu="8", memory="32Gi"),
+    "n1-standard-4": Shape("n1-standard-4", cpu="4", memory="15Gi"),
+    "n1-standard-8": Shape("n1-standard-8", cpu="8", memory="30Gi"),
+    "n1-standard-16": Shape("n1-standard-16", cpu="16", memory="60Gi"),
+    "g2-standard-4": Shape("g2-standard-4", cpu="4", memory="16Gi", accelerator="nvidia-l4", accelerator_count=1),
+    "g2-standard-12": Shape("g2-standard-12", cpu="12", memory="48Gi", accelerator="nvidia-l4", accelerator_count=1),
+    "g2-standard-16": Shape("g2-standard-16", cpu="16", memory="64Gi", accelerator="nvidia-l4", accelerator_count=1),
+    "g2-standard-32": Shape("g2-standard-32", cpu="32", memory="128Gi", accelerator="nvidia-l4", accelerator_count=1),
+    "g2-standard-48": Shape("g2-standard-48", cpu="48", memory="192Gi", accelerator="nvidia-l4", accelerator_count=4),
+    "g2-standard-96": Shape("g2-standard-96", cpu="96", memory="384Gi", accelerator="nvidia-l4", accelerator_count=8),
+    "a2-highgpu-1g": Shape("a2-highgpu-1g", cpu="12", memory="85Gi", accelerator="nvidia-tesla-a100",
+                           accelerator_count=1),
+    "a2-highgpu-2g": Shape("a2-highgpu-2g", cpu="24", memory="170Gi", accelerator="nvidia-tesla-a100",
+                           accelerator_count=2),
+    "a2-ultragpu-1g": Shape("a2-ultragpu-1g", cpu="12", memory="170Gi", accelerator="nvidia-a100-80gb",
+                            accelerator_count=1),
+    "a3-highgpu-8g": Shape("a3-highgpu-8g", cpu="208", memory="1872Gi", accelerator="nvidia-h100-80gb",
+                           accelerator_count=8),
+})
+# GPUs that attach to n1 machines.
+ATTACHABLE_ACCELERATORS = ("nvidia-tesla-t4", "nvidia-tesla-v100", "nvidia-tesla-p4", "nvidia-tesla-p100")
 
 DEFAULT_ZONES = ("us-central1-a", "us-central1-b", "us-central1-c")
 
@@ -125,6 +154,56 @@ def ensure_pool(core: client.CoreV1Api, pool: str, count: int, shape: Shape, zon
                 raise
         deleted.append(name)
     return {"pool": pool, "created": created, "deleted": deleted, "count": count}
+
+
+def resize_pool(core: client.CoreV1Api, pool: str, count: int, shape: Shape, zones=DEFAULT_ZONES,
+                extra_labels=None, taints=None, victims=()) -> dict:
+    """Grow or shrink `pool` to `count` nodes without touching the nodes that stay.
+
+    Growing takes the lowest free member numbers; shrinking removes `victims` first (the
+    autoscaler's idle nodes), then the highest numbers. Unlike ensure_pool, a pool whose
+    members are 0, 1 and 3 resized to 3 keeps node 3.
+    """
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    existing = {n.metadata.name for n in pool_nodes(core, pool)}
+    created, deleted = [], []
+    if len(existing) > count:
+        order = [v for v in victims if v in existing]
+        order += sorted(existing - set(order), key=lambda n: -int(n.rsplit("-", 1)[-1]) if n.rsplit("-", 1)[-1].isdigit() else 0)
+        for name in order[:len(existing) - count]:
+            try:
+                core.delete_node(name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+            deleted.append(name)
+    index = 0
+    while len(existing) + len(created) < count:
+        name = node_name(pool, index)
+        if name not in existing:
+            body = node_manifest(pool, index, shape, zones, extra_labels, taints)
+            try:
+                node = core.create_node(body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            else:
+                core.patch_node_status(node.metadata.name, {"status": body["status"]})
+            created.append(name)
+        index += 1
+    return {"pool": pool, "created": created, "deleted": deleted, "count": count}
+
+
+def relabel_pool(core: client.CoreV1Api, pool: str, labels: dict, taints: list, removed_labels=()) -> list:
+    """Set `labels` (and remove `removed_labels`) and replace the taints on every node of `pool`."""
+    names = []
+    for node in pool_nodes(core, pool):
+        patch_labels = dict(labels)
+        patch_labels.update({k: None for k in removed_labels if k not in labels})
+        core.patch_node(node.metadata.name, {"metadata": {"labels": patch_labels}, "spec": {"taints": list(taints)}})
+        names.append(node.metadata.name)
+    return names
 
 
 def _core(kubeconfig: str) -> client.CoreV1Api:
