@@ -671,8 +671,7 @@ class NodePoolRunner(object):
 
     def read(self):
         return self.client.get("container", self.path(), action="read node pool %s" % self.name,
-                               resource="cluster %s" % cluster_path(self.module.project, self.params["location"],
-                                                                    self.params["cluster"]))
+                               resource="node pool %s" % self.path()[3:])
 
     def read_node_count(self, pool):
         paths = [p for p in (instance_group_manager_path(u) for u in pool.get("instanceGroupUrls") or []) if p]
@@ -713,7 +712,7 @@ class NodePoolRunner(object):
         body = create_body(self.name, self.params)
         parent = cluster_path(self.module.project, self.params["location"], self.params["cluster"])
         op = self.client.request("POST", "container", parent + "/nodePools", body=body,
-                                 action="create node pool %s" % self.name, resource="cluster %s" % parent)
+                                 action="create node pool %s" % self.name, resource="cluster %s" % parent[3:])
         self.actions.append("create")
         return self.wait_op(op, "create node pool %s" % self.name, must_wait=False)
 
