@@ -1,5 +1,5 @@
-"""The local environment: a real Kubernetes control plane, kwok nodes, helm, an OCI registry
-and the GKE status simulator, as processes on 127.0.0.1.
+"""The local environment: a real Kubernetes control plane, kwok nodes, helm, an OCI registry,
+the GKE status simulator and the fake of the Google Cloud APIs, as processes on 127.0.0.1.
 
     python localenv.py up        # idempotent: a healthy environment is left as it is
     python localenv.py down      # stops every process, frees every port, removes the data
@@ -7,6 +7,8 @@ and the GKE status simulator, as processes on 127.0.0.1.
 
 State lives in .local/ at the repository root: kubeconfig, env.sh, state.json,
 logs/<component>.log and data/. Binaries come from build-tools.sh's cache.
+GPU nodes are not created here: they come from node pools made through the GCP fake
+(hack/gcp_fake), which turns them into kwok nodes and autoscales them.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ ENV_SH = LOCAL / "env.sh"
 CACHE = Path(os.environ.get("GKE_AI_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gke-ai-infgw"))
 CRD_FIXTURES = REPO / "tests" / "fixtures" / "crds"
 
-GPU_NODES = int(os.environ.get("LOCAL_GPU_NODES", "5"))
-GPU_SHAPE = os.environ.get("LOCAL_GPU_SHAPE", "g2-standard-8")
 CPU_NODES = int(os.environ.get("LOCAL_CPU_NODES", "2"))
+GCP_SERVICE_ACCOUNT_FILE = LOCAL / "gcp-service-account.json"
+GCP_PROJECT = "local-project"
+GCP_LOCATION = "us-central1"
+GCP_CLUSTER = "local-cluster"
 
 GKE_GATEWAY_CLASSES = (
     "gke-l7-regional-external-managed",
@@ -55,7 +59,8 @@ GKE_GATEWAY_CLASSES = (
 GKE_CONTROLLER = "networking.gke.io/gateway"
 # Every process a complete environment runs; a state without one of them (say, written by an
 # older version of this script) is incomplete and gets recreated.
-COMPONENTS = ("etcd", "kube-apiserver", "registry", "kube-controller-manager", "kube-scheduler", "kwok", "gke-sim")
+COMPONENTS = ("etcd", "kube-apiserver", "registry", "kube-controller-manager", "kube-scheduler", "kwok", "gcp-fake",
+              "gke-sim")
 
 
 class EnvError(RuntimeError):
@@ -249,7 +254,22 @@ def write_env_sh(state: dict, bins: dict) -> None:
         f"export LOCAL_OCI_REGISTRY=127.0.0.1:{state['ports']['registry']}\n"
         f"export LOCAL_GIE_MANIFESTS={LOCAL / 'gie'}\n"
         f"export PATH={bin_dir}:$PATH\n"
+        + "".join(f"export {k}='{v}'\n" for k, v in gcp_env(state).items())
     )
+
+
+def gcp_env(state: dict) -> dict:
+    """What env.sh exports for the GCP fake: the endpoint template (a literal {service}), token and names."""
+    return {
+        "INFGW_GCP_API_ENDPOINT": f"http://127.0.0.1:{state['ports']['gcp_fake']}/{{service}}/",
+        "GCP_AUTH_KIND": "accesstoken",
+        "GCP_ACCESS_TOKEN": state["gcp_token"],
+        "GCP_PROJECT": GCP_PROJECT,
+        "INFGW_LOCAL_GCP_PROJECT": GCP_PROJECT,
+        "INFGW_LOCAL_GCP_LOCATION": GCP_LOCATION,
+        "INFGW_LOCAL_GCP_CLUSTER": GCP_CLUSTER,
+        "INFGW_LOCAL_GCP_SERVICE_ACCOUNT_FILE": str(GCP_SERVICE_ACCOUNT_FILE),
+    }
 
 
 # --------------------------------------------------------------------------- components
@@ -413,6 +433,25 @@ def start_registry(state: dict, bins: dict) -> None:
     wait_for("registry", ready, 30, state)
 
 
+def start_gcp_fake(state: dict) -> None:
+    """hack/gcp_fake: the Google APIs the GCP modules call, node pools as kwok nodes, the cluster autoscaler."""
+    port = state["ports"]["gcp_fake"]
+    GCP_SERVICE_ACCOUNT_FILE.write_text(json.dumps(service_account_info(f"http://127.0.0.1:{port}/oauth2/token",
+                                                                        GCP_PROJECT), indent=2) + "\n")
+    GCP_SERVICE_ACCOUNT_FILE.chmod(0o600)
+    start("gcp-fake", [sys.executable, REPO / "hack" / "gcp_fake" / "run.py", "--host", "127.0.0.1",
+                       "--port", port, "--token", state["gcp_token"], "--kubeconfig", KUBECONFIG,
+                       "--service-account-file", GCP_SERVICE_ACCOUNT_FILE, "--default-pool-nodes", CPU_NODES,
+                       "--operation-delay", os.environ.get("GCP_FAKE_OPERATION_DELAY", "1"),
+                       "--scale-up-delay", os.environ.get("GCP_FAKE_SCALE_UP_DELAY", "1"),
+                       "--scale-down-idle", os.environ.get("GCP_FAKE_SCALE_DOWN_IDLE", "60")], state)
+
+    def ready():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_fake/healthz", timeout=1) as r:
+            return r.status == 200
+    wait_for("gcp-fake", ready, 30, state)
+
+
 def start_gke_sim(state: dict) -> None:
     runner = REPO / "hack" / "gke_sim" / "run.py"
     if not runner.exists():
@@ -519,18 +558,18 @@ def write_gie_manifests(state: dict) -> None:
 
 
 def create_nodes(state: dict) -> None:
+    """The CPU nodes of default-pool (the GCP fake's seeded pool); GPU nodes come from node pools in the fake."""
     from kubernetes import config as kconfig, client as kclient
 
     core = kclient.CoreV1Api(kconfig.new_client_from_config(config_file=str(KUBECONFIG)))
-    gpu = nodes.ensure_pool(core, "gpupool", GPU_NODES, nodes.SHAPES[GPU_SHAPE])
     cpu = nodes.ensure_pool(core, "default-pool", CPU_NODES, nodes.SHAPES["e2-standard-4"])
-    log(f"nodes: {GPU_NODES} x {GPU_SHAPE} in gpupool, {CPU_NODES} x e2-standard-4 in default-pool "
-        f"(created {len(gpu['created']) + len(cpu['created'])})")
+    log(f"nodes: {CPU_NODES} x e2-standard-4 in default-pool (created {len(cpu['created'])}); GPU nodes come from "
+        "node pools created through the GCP fake")
 
     def all_ready():
         items = core.list_node(label_selector=f"{nodes.MANAGED_BY_LABEL}={nodes.MANAGED_BY}").items
         ready = [n for n in items if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
-        return len(ready) == GPU_NODES + CPU_NODES
+        return len(ready) == CPU_NODES
     wait_for("kwok", all_ready, 60, state)
 
 
@@ -568,8 +607,9 @@ def cmd_up(_args) -> int:
     state = {
         "versions": versions,
         "token": secrets.token_hex(24),
+        "gcp_token": "ya29.local-" + secrets.token_urlsafe(32),
         "ports": {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "controller_manager",
-                                                  "scheduler", "kwok", "registry")},
+                                                  "scheduler", "kwok", "registry", "gcp_fake")},
         "pids": {},
         "complete": False,
     }
@@ -587,6 +627,8 @@ def cmd_up(_args) -> int:
         log("controller-manager, scheduler and kwok running")
         install_crds_and_classes(state, bins)
         create_nodes(state)
+        start_gcp_fake(state)
+        log(f"GCP API fake ready on http://127.0.0.1:{state['ports']['gcp_fake']}/{{service}}/")
         push_charts(state, bins)
         write_gie_manifests(state)
         start_gke_sim(state)
@@ -608,7 +650,8 @@ def cmd_down(_args) -> int:
         still = [n for n, pid in state.get("pids", {}).items() if pid_alive(pid)]
         if still:
             raise EnvError(f"processes still running after SIGKILL: {still}")
-    for path in (DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", LOCAL / "gie", KUBECONFIG, ENV_SH, STATE_FILE, LOCAL / "registry.yml"):
+    for path in (DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", LOCAL / "gie", KUBECONFIG, ENV_SH, STATE_FILE, LOCAL / "registry.yml",
+                 GCP_SERVICE_ACCOUNT_FILE):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
@@ -624,6 +667,9 @@ def cmd_status(_args) -> int:
         return 1
     print(f"local environment: {'up' if state.get('complete') else 'incomplete'} "
           f"(KUBECONFIG={KUBECONFIG}, registry 127.0.0.1:{state['ports']['registry']})")
+    if "gcp_fake" in state["ports"]:
+        print(f"  GCP API fake: http://127.0.0.1:{state['ports']['gcp_fake']}/{{service}}/ (project {GCP_PROJECT}, "
+              f"cluster {GCP_LOCATION}/{GCP_CLUSTER}; source env.sh for the token)")
     total_rss = 0
     for name, pid in state["pids"].items():
         alive = pid_alive(pid)

@@ -11,16 +11,25 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
 LOCALENV = REPO / "hack" / "localcluster" / "localenv.py"
 LOCAL = Path(os.environ.get("GKE_AI_LOCAL_DIR", REPO / ".local"))
+GCP_CLUSTER = "projects/local-project/locations/us-central1/clusters/local-cluster"
+# The GPU node pool the tests that deploy GPU models share: what the local environment used to make itself
+# (5 x g2-standard-8 with one nvidia-l4 each), now a node pool made through the GCP fake.
+GPU_POOL = {"name": "gpupool", "initialNodeCount": 5, "locations": ["us-central1-a"],
+            "config": {"machineType": "g2-standard-8",
+                       "accelerators": [{"acceleratorType": "nvidia-l4", "acceleratorCount": "1",
+                                         "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +44,57 @@ class LocalEnv:
         """os.environ plus what .local/env.sh exports."""
         return dict(os.environ, KUBECONFIG=self.kubeconfig, K8S_AUTH_KUBECONFIG=self.kubeconfig,
                     LOCAL_OCI_REGISTRY=self.registry, LOCAL_GIE_MANIFESTS=str(LOCAL / "gie"),
-                    PATH=f"{self.bin_dir}:{os.environ['PATH']}")
+                    PATH=f"{self.bin_dir}:{os.environ['PATH']}", **self.gcp_env)
+
+    @property
+    def gcp_url(self) -> str:
+        """http://127.0.0.1:PORT, the GCP fake (services under /<service>/, control under /_fake/)."""
+        return f"http://127.0.0.1:{self.state['ports']['gcp_fake']}"
+
+    @property
+    def gcp_env(self) -> dict:
+        """The GCP variables env.sh exports (endpoint template, token, project, cluster, service-account file)."""
+        return {
+            "INFGW_GCP_API_ENDPOINT": self.gcp_url + "/{service}/",
+            "GCP_AUTH_KIND": "accesstoken",
+            "GCP_ACCESS_TOKEN": self.state["gcp_token"],
+            "GCP_PROJECT": "local-project",
+            "INFGW_LOCAL_GCP_PROJECT": "local-project",
+            "INFGW_LOCAL_GCP_LOCATION": "us-central1",
+            "INFGW_LOCAL_GCP_CLUSTER": "local-cluster",
+            "INFGW_LOCAL_GCP_SERVICE_ACCOUNT_FILE": str(LOCAL / "gcp-service-account.json"),
+        }
+
+    def gcp(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> requests.Response:
+        """A request to the GCP fake: path like /container/v1/... (with the environment's token unless given)."""
+        headers = {"Authorization": f"Bearer {self.state['gcp_token'] if token is None else token}"}
+        return requests.request(method, self.gcp_url + path, json=body, headers=headers, timeout=60)
+
+    def gcp_wait(self, operation: dict, timeout: float = 60) -> dict:
+        """Poll a container operation until DONE; fails on an operation error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            path = f"/container/v1/projects/local-project/locations/us-central1/operations/{operation['name']}"
+            operation = self.gcp("GET", path).json()
+            if operation.get("status") == "DONE":
+                assert "error" not in operation, operation
+                return operation
+            assert time.monotonic() < deadline, f"operation not DONE after {timeout}s: {operation}"
+            time.sleep(0.2)
+
+    def wait_nodes(self, pool: str, count: int, timeout: float = 60) -> list:
+        """The Ready kwok nodes of a node pool, once there are exactly `count`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.kubectl("get", "nodes", "-l", f"cloud.google.com/gke-nodepool={pool}", "-o", "json").stdout
+            items = json.loads(out)["items"]
+            ready = [n for n in items if any(c["type"] == "Ready" and c["status"] == "True"
+                                             for c in n["status"].get("conditions", []))]
+            if len(items) == count and len(ready) == count:
+                return items
+            assert time.monotonic() < deadline, \
+                f"node pool {pool}: {len(ready)}/{len(items)} nodes Ready after {timeout}s, want {count}"
+            time.sleep(0.3)
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([f"{self.bin_dir}/kubectl", *args], input=stdin, capture_output=True, text=True,
@@ -59,6 +118,26 @@ def local_env() -> LocalEnv:
     state = json.loads((LOCAL / "state.json").read_text())
     return LocalEnv(kubeconfig=str(LOCAL / "kubeconfig"), registry=f"127.0.0.1:{state['ports']['registry']}",
                     bin_dir=str(LOCAL / "bin"), state=state)
+
+
+@pytest.fixture(scope="session")
+def gpu_pool(local_env) -> str:
+    """The `gpupool` node pool (5 x g2-standard-8, one nvidia-l4 each), made through the GCP fake's REST API.
+
+    Tests that deploy GPU models use it; the local environment no longer makes GPU nodes itself. An existing
+    pool of that name (say, from the gpu_nodepool role) is kept as it is.
+    """
+    path = f"/container/v1/{GCP_CLUSTER}/nodePools"
+    got = local_env.gcp("GET", f"{path}/gpupool")
+    if got.status_code == 404:
+        created = local_env.gcp("POST", path, {"nodePool": GPU_POOL})
+        if created.status_code != 409:
+            assert created.status_code == 200, created.text
+            local_env.gcp_wait(created.json())
+    else:
+        assert got.status_code == 200, got.text
+    local_env.wait_nodes("gpupool", 5)
+    return "gpupool"
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,7 @@ def test_api_server_ready_and_version_stamped(local_env, api):
     assert readyz.strip() == "ok"
 
 
-def test_gpu_nodes_ready_with_capacity(api):
+def test_gpu_nodes_ready_with_capacity(api, gpu_pool):
     nodes = client.CoreV1Api(api).list_node(label_selector="cloud.google.com/gke-nodepool=gpupool").items
     assert len(nodes) == 5
     for node in nodes:
@@ -72,7 +72,7 @@ def test_gpu_nodes_ready_with_capacity(api):
     assert cpu_nodes and all("nvidia.com/gpu" not in n.status.capacity for n in cpu_nodes)
 
 
-def test_gpu_scheduling_real_scheduler(api, namespace):
+def test_gpu_scheduling_real_scheduler(api, namespace, gpu_pool):
     """One GPU replica becomes Available; six on five GPU nodes leave one Pending for nvidia.com/gpu."""
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     apps.create_namespaced_deployment(namespace, gpu_deployment("one-gpu", 1))

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Integration tests of site.yml and the playbooks around it (status, scale_down, teardown) on the local
-# environment: a real control plane with kwok nodes (5 GPU nodes with one nvidia.com/gpu each, 2 CPU nodes) and
-# the GKE status simulator. Playbooks run exactly as a user runs them: from the repository root, with its
+# environment: a real control plane with kwok nodes (2 CPU nodes, and the 5 GPU nodes with one nvidia.com/gpu each
+# of conftest's `gpu_pool`, a node pool made through the GCP fake) and the GKE status simulator. Playbooks run exactly as a user runs them: from the repository root, with its
 # ansible.cfg and the local inventory, each test in its own namespace (-e infgw_namespace=...).
 #
 # GPU capacity is cluster-wide (5 GPUs) and the default stack takes 3: only the module-scoped `stack` fixture
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("gpu_pool")]
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
