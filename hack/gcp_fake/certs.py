@@ -75,7 +75,7 @@ def _public(cert: dict) -> dict:
     return {k: copy.deepcopy(v) for k, v in cert.items() if k != "selfManaged"}
 
 
-def render_op(world: World, op) -> dict:
+def render_op(_world: World, op) -> dict:
     status = op.status()
     meta = {"@type": TYPE + "OperationMetadata", "createTime": op.start_time, "target": op.target,
             "verb": op.op_type, "requestedCancellation": False, "apiVersion": "v1"}

@@ -14,7 +14,7 @@ import secrets
 import time
 
 from .errors import GoogleError, HTTP_OF_RPC, invalid
-from .world import PROJECT, PROJECT_NUMBER, REGION, Call, World, handler, new_etag, now_rfc3339, rpc_status_name
+from .world import PROJECT, PROJECT_NUMBER, REGION, SEEDERS, Call, World, handler, new_etag, now_rfc3339, rpc_status_name
 
 NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 DEFAULT_PRIORITY = 2147483647
@@ -30,6 +30,9 @@ def seed(world: World) -> None:
     subnet = {"name": "default", "network": world.networks["default"]["selfLink"], "ipCidrRange": "10.128.0.0/20",
               "purpose": "PRIVATE", "stackType": "IPV4_ONLY", "privateIpGoogleAccess": True}
     world.subnetworks[f"{REGION}/default"] = _finish_subnet(world, subnet, REGION)
+
+
+SEEDERS.append(seed)
 
 
 def _id() -> str:
@@ -219,8 +222,8 @@ def _policy_insert(call: Call, regional: bool):
 
 
 def _policy_patch(call: Call, regional: bool):
-    world, body = call.world, call.body or {}
-    key, path, region, policy = _policy(call, regional)
+    body = call.body or {}
+    _key, path, region, policy = _policy(call, regional)
     _fingerprint(policy, body)
     if "rules" in body:
         raise invalid("Invalid value for field 'resource.rules': rules cannot be changed with patch; use addRule, "
@@ -359,7 +362,7 @@ def _subnet(call: Call) -> tuple[str, str, str, dict]:
     return key, path, region, subnet
 
 
-def _check_cidr(world: World, cidr: str, network_link: str, region: str, skip_key: str = "") -> ipaddress.IPv4Network:
+def _check_cidr(world: World, cidr: str, network_link: str, skip_key: str = "") -> ipaddress.IPv4Network:
     try:
         net = ipaddress.ip_network(cidr)
     except ValueError:
@@ -411,7 +414,7 @@ def insert_subnet(call: Call):
     body["network"] = world.networks[network]["selfLink"]
     if not body.get("ipCidrRange"):
         raise GoogleError(400, "Required field 'resource.ipCidrRange' not specified", reason="required")
-    _check_cidr(world, body["ipCidrRange"], body["network"], region)
+    _check_cidr(world, body["ipCidrRange"], body["network"])
     purpose = body.get("purpose", "PRIVATE")
     if purpose in ("REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"):
         if not body.get("role"):
@@ -454,7 +457,7 @@ def patch_subnet(call: Call):
                 and not (field in ("network", "region") and str(value).rsplit("/", 1)[-1] == subnet[field].rsplit("/", 1)[-1]):
             raise invalid(f"Invalid value for field 'resource.{field}': '{value}'. The field cannot be changed.")
     if body.get("ipCidrRange") and body["ipCidrRange"] != subnet["ipCidrRange"]:
-        new = _check_cidr(world, body["ipCidrRange"], subnet["network"], region, skip_key=key)
+        new = _check_cidr(world, body["ipCidrRange"], subnet["network"], skip_key=key)
         if not ipaddress.ip_network(subnet["ipCidrRange"]).subnet_of(new):
             raise invalid(f"Invalid value for field 'resource.ipCidrRange': '{body['ipCidrRange']}'. The range can "
                           "only be expanded to a range that contains the current one.")

@@ -13,7 +13,7 @@ import re
 
 from . import nodeshapes
 from .errors import GoogleError, invalid
-from .world import CLUSTER, CLUSTER_NAME, PROJECT, PROJECT_NUMBER, REGION, ZONES, Call, World, handler, new_etag
+from .world import CLUSTER, CLUSTER_NAME, PROJECT, PROJECT_NUMBER, REGION, SEEDERS, ZONES, Call, World, handler, new_etag
 
 VERSION = "1.33.5-gke.1080000"
 POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
@@ -21,6 +21,7 @@ PREFIX = "container.projects.locations"
 
 
 def seed(world: World) -> None:
+    """The cluster's default-pool (the local environment's CPU nodes)."""
     name = f"{CLUSTER_NAME}/nodePools/default-pool"
     pool = _with_defaults(world, {
         "name": "default-pool",
@@ -31,6 +32,9 @@ def seed(world: World) -> None:
     pool["status"] = "RUNNING"
     world.node_pools[name] = pool
     world.pool_sizes[name] = world.seed_default_pool_nodes
+
+
+SEEDERS.append(seed)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -161,7 +165,7 @@ def _op(call: Call, op_type: str, name: str, effect, on_error=None):
     return render_op(call.world, op)
 
 
-def render_op(world: World, op) -> dict:
+def render_op(_world: World, op) -> dict:
     status = op.status()
     out = {"name": op.name, "zone": op.location, "location": op.location, "operationType": op.op_type,
            "status": status, "selfLink": op.self_link, "targetLink": op.target_link, "startTime": op.start_time}

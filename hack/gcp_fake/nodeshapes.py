@@ -9,7 +9,8 @@ from pathlib import Path
 from .errors import invalid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "localcluster"))
-import nodes  # noqa: E402  (hack/localcluster/nodes.py: the one place that knows what a local node looks like)
+# hack/localcluster/nodes.py: the one place that knows what a local node looks like.
+import nodes  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 
 
 def shape_for(machine_type: str, accelerators: list, zone: str) -> "nodes.Shape":

@@ -19,7 +19,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import certs, compute, container, crm, discovery  # noqa: F401  (handlers register on import)
+# The service modules register their handlers on import.
+from . import certs, compute, container, crm, discovery  # noqa: F401  pylint: disable=unused-import
 from .errors import GoogleError
 from .world import HANDLERS, Call, World
 
@@ -78,7 +79,7 @@ class Fake:
                 status, out = self.control(method, path, body)
                 return _json(status, out)
             fault = self.world.take_fault(method, path)
-            if path == "/oauth2/token" or path == "/token":
+            if path in ("/oauth2/token", "/token"):
                 if fault:
                     raise fault
                 return self.token(body)
@@ -233,7 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-    def log_message(self, fmt, *args):  # the fake logs each request itself
+    # The fake logs each request itself.
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         pass
 
 

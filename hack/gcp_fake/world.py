@@ -29,6 +29,7 @@ CLUSTER_NAME = f"projects/{PROJECT}/locations/{REGION}/clusters/{CLUSTER}"
 NETWORK = "default"
 
 HANDLERS: dict = {}
+SEEDERS: list = []  # seed(world) functions of the service modules, run by World.reset
 
 
 def handler(method_id: str):
@@ -131,10 +132,8 @@ class World:
             self.subnetworks: dict[str, dict] = {}  # "R/NAME" -> subnetwork
             self.certificates: dict[str, dict] = {}  # full name -> Certificate
             self.reserved: set = set()  # names whose create is in flight (a second create is 409)
-            from . import container  # noqa: F401  (seeding lives with the handlers)
-            container.seed(self)
-            from . import compute
-            compute.seed(self)
+            for seed in SEEDERS:
+                seed(self)
 
     # ------------------------------------------------------------------ links
 

@@ -24,8 +24,8 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.3):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-@pytest.fixture
-def pool_name(local_env):
+@pytest.fixture(name="pool_name")
+def fixture_pool_name(local_env):
     """A unique node pool name; the pool (and so its nodes) is deleted after the test."""
     name = f"t-{uuid.uuid4().hex[:6]}"
     yield name
@@ -67,7 +67,7 @@ def gpu_pod(name, pool, gpus=1):
 def test_fake_reachable_with_the_environment_settings(local_env):
     env = local_env.gcp_env
     assert env["INFGW_GCP_API_ENDPOINT"].endswith("/{service}/")
-    env_sh = (local_env.kubeconfig.rsplit("/", 1)[0] + "/env.sh")
+    env_sh = local_env.kubeconfig.rsplit("/", 1)[0] + "/env.sh"
     with open(env_sh, encoding="utf-8") as f:
         text = f.read()
     for key, value in env.items():
@@ -100,7 +100,7 @@ def test_service_account_file_gets_a_token(local_env):
     assert resp.status_code == 200, resp.text
 
 
-def test_node_pool_create_resize_delete_as_kwok_nodes(local_env, api, pool_name):
+def test_node_pool_create_resize_delete_as_kwok_nodes(local_env, pool_name):
     resp = local_env.gcp("POST", POOLS, node_pool(pool_name))
     assert resp.status_code == 200, resp.text
     op = local_env.gcp_wait(resp.json())
@@ -184,5 +184,5 @@ def test_autoscaler_scale_up_cap_and_idle_scale_down(local_env, api, namespace, 
     finally:
         local_env.gcp("POST", "/_fake/config", {"autoscaler": {"scale_down_idle_seconds": 60}})
     state = local_env.gcp("GET", "/_fake/state").json()
-    assert state["pool_sizes"][f"projects/local-project/locations/us-central1/clusters/local-cluster/nodePools/"
-                              f"{pool_name}"] == 0
+    full = f"projects/local-project/locations/us-central1/clusters/local-cluster/nodePools/{pool_name}"
+    assert state["pool_sizes"][full] == 0

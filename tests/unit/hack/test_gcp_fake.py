@@ -305,8 +305,8 @@ def test_seeded_default_pool(fake):
 # --------------------------------------------------------------------------- operation errors and faults
 
 def test_injected_operation_error_ends_done_with_error(fake):
-    fake.ok("POST", "/_fake/faults", {"operation_error": {"path_regex": "nodePools$", "code": 9,
-                                                           "message": "Insufficient regional quota for GPUs"}})
+    fake.ok("POST", "/_fake/faults",
+            {"operation_error": {"path_regex": "nodePools$", "code": 9, "message": "Insufficient regional quota for GPUs"}})
     op = fake.ok("POST", f"{C}/nodePools", gpu_pool())
     assert op["status"] == "DONE" and op["error"] == {"code": 9, "message": "Insufficient regional quota for GPUs"}
     pool = fake.ok("GET", f"{C}/nodePools/gpupool")
@@ -316,8 +316,8 @@ def test_injected_operation_error_ends_done_with_error(fake):
 
 
 def test_compute_operation_error_shape(fake):
-    fake.ok("POST", "/_fake/faults", {"operation_error": {"path_regex": "securityPolicies$", "code": 8,
-                                                           "message": "Quota 'SECURITY_POLICIES' exceeded."}})
+    fake.ok("POST", "/_fake/faults",
+            {"operation_error": {"path_regex": "securityPolicies$", "code": 8, "message": "Quota 'SECURITY_POLICIES' exceeded."}})
     op = fake.ok("POST", f"{GLOBAL}/securityPolicies", {"name": "armor"})
     assert op["status"] == "DONE" and op["httpErrorStatusCode"] == 429
     assert op["error"]["errors"][0] == {"code": "RESOURCE_EXHAUSTED", "message": "Quota 'SECURITY_POLICIES' exceeded."}
@@ -420,8 +420,8 @@ def test_proxy_only_subnetwork(fake):
     assert subnet["purpose"] == "REGIONAL_MANAGED_PROXY" and subnet["network"].endswith("/global/networks/default")
     status, out = fake.call("POST", f"{REGIONAL}/subnetworks", dict(body, name="proxy-2", ipCidrRange="10.130.0.0/23"))
     assert status == 400 and "ACTIVE subnetwork" in error(out)["message"]
-    status, out = fake.call("POST", f"{REGIONAL}/subnetworks", dict(body, name="overlap", ipCidrRange="10.128.4.0/23",
-                                                                     purpose="PRIVATE", role=None))
+    overlapping = dict(body, name="overlap", ipCidrRange="10.128.4.0/23", purpose="PRIVATE", role=None)
+    status, out = fake.call("POST", f"{REGIONAL}/subnetworks", overlapping)
     assert status == 400 and "conflicts with existing subnetwork 'default'" in error(out)["message"]
     status, out = fake.call("POST", f"{REGIONAL}/subnetworks", dict(body, name="x", purpose="NOPE"))
     assert status == 400 and "(TYPE_ENUM)" in error(out)["message"]

@@ -60,8 +60,7 @@ def test_one_gpu_per_node_packing_and_the_cap():
 
 
 def test_cpu_pods_share_a_new_node():
-    group = Group("cpu", 0, 0, 3, {"cloud.google.com/gke-nodepool": "cpu"}, (), {"cpu": 4.0, "memory": 1e10,
-                                                                                   "pods": 110.0})
+    group = Group("cpu", 0, 0, 3, {"cloud.google.com/gke-nodepool": "cpu"}, (), {"cpu": 4.0, "memory": 1e10, "pods": 110.0})
     pods = [Pending(f"u{i}", f"ns/p{i}", {"cpu": 1.5, "pods": 1.0}, {}, (), 5.0) for i in range(3)]
     sizes, _ = plan_scale_up([group], pods, delay=1.0)
     assert sizes == {"cpu": 2}  # 1.5 + 1.5 on the first node, the third on a second
@@ -101,8 +100,8 @@ def test_scale_down_idle_nodes_to_min():
     assert plan_scale_down([group], idle_for, members, idle_seconds=60) == {
         "gpupool": ["gke-local-gpupool-3", "gke-local-gpupool-1", "gke-local-gpupool-0"]}
     assert plan_scale_down([gpu_group(size=4, lo=3)], idle_for, members, 60) == {"gpupool": ["gke-local-gpupool-3"]}
-    assert plan_scale_down([group], {}, members, 60) == {}
-    assert plan_scale_down([gpu_group(size=1, lo=1)], idle_for, {"gpupool": ["gke-local-gpupool-0"]}, 60) == {}
+    assert not plan_scale_down([group], {}, members, 60)
+    assert not plan_scale_down([gpu_group(size=1, lo=1)], idle_for, {"gpupool": ["gke-local-gpupool-0"]}, 60)
 
 
 def test_node_template_of_a_pool():
