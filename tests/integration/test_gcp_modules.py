@@ -1,0 +1,462 @@
+# -*- coding: utf-8 -*-
+# Integration tests of the Google Cloud modules, run through ansible-playbook against the local fake of the
+# Google APIs (hack/gcp_fake): create, no-op re-run, update in place, check mode, the recreate-required
+# failure, the IAM etag race, a 429 burst, an operation that ends in error, 403/404 messages, and service
+# account auth through the fake's token endpoint.
+#
+# The fake is the local environment's (the `local_env` fixture, its `gcp_env`) when the environment runs
+# one; with INFGW_GCP_FAKE_STANDALONE=1, or while the environment does not have it, the tests start their
+# own instance on a free port. Either way they never reset the fake: every resource name carries a per-run
+# suffix and every injected fault matches only those names, so other tests sharing the fake are not disturbed.
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+COLLECTIONS = REPO / ".local" / "collections"
+FQ = "gke_ai.inference_gateway."
+PROJECT = "local-project"
+REGION = "us-central1"
+CLUSTER = "local-cluster"
+RUN = uuid.uuid4().hex[:6]
+
+
+class Fake(object):
+    """The GCP fake: its URL, the environment variables env.sh exports for it, and its control endpoints."""
+
+    def __init__(self, url, env, token):
+        self.url = url
+        self.env = env
+        self.token = token
+
+    def api(self, method, path, body=None):
+        return requests.request(method, self.url + path, json=body, timeout=60,
+                                headers={"Authorization": "Bearer %s" % self.token})
+
+    def fault(self, **fault):
+        r = requests.post(self.url + "/_fake/faults", json=fault, timeout=10)
+        assert r.status_code == 200, r.text
+
+    def clear_faults(self):
+        requests.delete(self.url + "/_fake/faults", timeout=10)
+
+    def config(self, **config):
+        r = requests.post(self.url + "/_fake/config", json=config, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _service_account_info(token_uri):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return {"type": "service_account", "project_id": PROJECT, "private_key_id": uuid.uuid4().hex, "private_key": pem,
+            "client_email": "infgw-test@%s.iam.gserviceaccount.com" % PROJECT, "client_id": "1",
+            "token_uri": token_uri}
+
+
+@pytest.fixture(scope="module")
+def fake(request, tmp_path_factory):
+    if os.environ.get("INFGW_GCP_FAKE_STANDALONE") != "1":
+        local_env = request.getfixturevalue("local_env")
+        if hasattr(local_env, "gcp_env"):
+            env = dict(local_env.gcp_env)
+            yield Fake(local_env.gcp_url, env, env["GCP_ACCESS_TOKEN"])
+            return
+    tmp = tmp_path_factory.mktemp("gcp-fake")
+    port = _free_port()
+    token = "ya29.test-" + uuid.uuid4().hex
+    sa_file = tmp / "sa.json"
+    sa_file.write_text(json.dumps(_service_account_info("http://127.0.0.1:%d/oauth2/token" % port)))
+    log = open(tmp / "fake.log", "w")
+    proc = subprocess.Popen([sys.executable, str(REPO / "hack" / "gcp_fake" / "run.py"), "--port", str(port),
+                             "--token", token, "--service-account-file", str(sa_file), "--operation-delay", "1"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = "http://127.0.0.1:%d" % port
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(url + "/_fake/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, (tmp / "fake.log").read_text()
+        time.sleep(0.2)
+    env = {"INFGW_GCP_API_ENDPOINT": url + "/{service}/", "GCP_AUTH_KIND": "accesstoken", "GCP_ACCESS_TOKEN": token,
+           "GCP_PROJECT": PROJECT, "INFGW_LOCAL_GCP_PROJECT": PROJECT, "INFGW_LOCAL_GCP_LOCATION": REGION,
+           "INFGW_LOCAL_GCP_CLUSTER": CLUSTER, "INFGW_LOCAL_GCP_SERVICE_ACCOUNT_FILE": str(sa_file)}
+    try:
+        yield Fake(url, env, token)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def run(fake, tmp_path):
+    """run(module, args, check=False, diff=False, env=None) -> the registered result of one task."""
+    counter = [0]
+
+    def _run(module, args, check=False, diff=False, env=None):
+        counter[0] += 1
+        out = tmp_path / ("result-%d.json" % counter[0])
+        play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "module under test", FQ + module: args, "register": "r", "ignore_errors": True},
+            {"name": "save the result", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": str(out)},
+             "check_mode": False, "diff": False},
+        ]}]
+        playbook = tmp_path / ("play-%d.yml" % counter[0])
+        playbook.write_text(yaml.safe_dump(play))
+        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+               "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        penv = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1",
+                    ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_RETRY_FILES_ENABLED="False", **fake.env)
+        for key in ("GCP_SERVICE_ACCOUNT_FILE", "GCP_SERVICE_ACCOUNT_CONTENTS", "GCP_SCOPES"):
+            penv.pop(key, None)
+        penv.update(env or {})
+        proc = subprocess.run(cmd, cwd=str(tmp_path), env=penv, capture_output=True, text=True, timeout=600)
+        assert out.exists(), "ansible-playbook did not run the task:\n%s\n%s" % (proc.stdout, proc.stderr)
+        result = json.loads(out.read_text())
+        result["_stdout"] = proc.stdout
+        return result
+
+    return _run
+
+
+def cluster_path():
+    return "/container/v1/projects/%s/locations/%s/clusters/%s" % (PROJECT, REGION, CLUSTER)
+
+
+def pool_args(name, **kw):
+    args = dict(location=REGION, cluster=CLUSTER, name=name, machine_type="g2-standard-8",
+                accelerator={"type": "nvidia-l4", "count": 1, "gpu_driver_version": "LATEST"},
+                node_locations=["us-central1-a", "us-central1-b", "us-central1-c"],
+                autoscaling={"enabled": True, "total_min_node_count": 0, "total_max_node_count": 5},
+                initial_node_count=0)
+    args.update(kw)
+    return args
+
+
+@pytest.fixture
+def pool_name(fake):
+    name = "t%s-%s" % (RUN, uuid.uuid4().hex[:4])
+    yield name
+    fake.clear_faults()
+    path = "%s/nodePools/%s" % (cluster_path(), name)
+    for _ in range(60):  # delete what the test left (a busy pool answers 400 until its operation is done)
+        r = fake.api("DELETE", path)
+        if r.status_code in (200, 404):
+            break
+        time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------------------
+# gke_node_pool
+
+
+def test_node_pool_lifecycle(fake, run, pool_name):
+    args = pool_args(pool_name)
+    checked = run("gke_node_pool", args, check=True, diff=True)
+    assert checked["changed"] is True and checked["actions"] == ["create"], checked
+    assert fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).status_code == 404
+
+    created = run("gke_node_pool", args)
+    assert created.get("failed") is not True, created
+    assert created["changed"] is True and created["node_pool"]["status"] == "RUNNING"
+    accel = created["node_pool"]["config"]["accelerators"][0]
+    assert accel["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
+    assert created["node_pool"]["autoscaling"]["totalMaxNodeCount"] == 5
+
+    again = run("gke_node_pool", args)
+    assert again["changed"] is False and again["actions"] == [], again
+
+    wider = pool_args(pool_name, autoscaling={"total_max_node_count": 8}, labels={"team": "ml"},
+                      taints=[{"key": "dedicated", "value": "gpu", "effect": "NO_SCHEDULE"}])
+    preview = run("gke_node_pool", wider, check=True, diff=True)
+    assert preview["changed"] is True
+    assert preview["actions"] == ["update_labels", "update_taints", "set_autoscaling"]
+    assert preview["diff"]["before"]["autoscaling"]["total_max_node_count"] == 5
+    assert preview["diff"]["after"]["autoscaling"]["total_max_node_count"] == 8
+    unchanged = fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).json()
+    assert unchanged["autoscaling"]["totalMaxNodeCount"] == 5
+
+    updated = run("gke_node_pool", wider)
+    assert updated["changed"] is True and updated["actions"] == ["update_labels", "update_taints", "set_autoscaling"]
+    assert updated["node_pool"]["autoscaling"]["totalMaxNodeCount"] == 8
+    assert updated["node_pool"]["config"]["labels"] == {"team": "ml"}
+    assert len(updated["operations"]) == 3
+    assert run("gke_node_pool", wider)["changed"] is False
+
+    gone = run("gke_node_pool", dict(location=REGION, cluster=CLUSTER, name=pool_name, state="absent"))
+    assert gone["changed"] is True
+    assert fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).status_code == 404
+    assert run("gke_node_pool", dict(location=REGION, cluster=CLUSTER, name=pool_name, state="absent"))[
+        "changed"] is False
+
+
+def test_node_pool_recreate_required_then_recreate(fake, run, pool_name):
+    assert run("gke_node_pool", pool_args(pool_name))["changed"] is True
+    bigger = pool_args(pool_name, machine_type="g2-standard-16", disk_size_gb=200)
+    refused = run("gke_node_pool", bigger)
+    assert refused.get("failed") is True
+    assert "machine_type (is g2-standard-8, wanted g2-standard-16)" in refused["msg"]
+    assert "disk_size_gb" in refused["msg"] and "recreate: true" in refused["msg"]
+    pool = fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).json()
+    assert pool["config"]["machineType"] == "g2-standard-8"
+
+    recreated = run("gke_node_pool", dict(bigger, recreate=True))
+    assert recreated.get("failed") is not True, recreated
+    assert recreated["actions"] == ["delete", "create"]
+    assert recreated["node_pool"]["config"]["machineType"] == "g2-standard-16"
+    assert run("gke_node_pool", dict(bigger, recreate=True))["changed"] is False
+
+
+def test_node_pool_rides_out_a_429_burst(fake, run, pool_name):
+    fake.fault(method="POST", path_regex="/nodePools$", status=429, count=2,
+               message="Quota exceeded for quota metric 'Requests'")
+    fake.fault(method="GET", path_regex="/nodePools/%s$" % pool_name, status=503, count=1)
+    created = run("gke_node_pool", pool_args(pool_name))
+    assert created.get("failed") is not True, created
+    retries = [e for e in created["api_log"] if e["event"] == "retry"]
+    assert [e["reason"] for e in retries] == ["HTTP 503", "HTTP 429", "HTTP 429"]
+
+
+def test_node_pool_operation_error_is_surfaced(fake, run, pool_name):
+    fake.fault(operation_error={"path_regex": "/nodePools$", "code": 8, "count": 1,
+                                "message": "Insufficient regional quota to satisfy request: resource "
+                                           "\"NVIDIA_L4_GPUS\": request requires '3.0' and is short '2.0'."})
+    failed = run("gke_node_pool", pool_args(pool_name, initial_node_count=1))
+    assert failed.get("failed") is True
+    assert failed["error"]["kind"] == "operation"
+    assert "create node pool %s failed: operation" % pool_name in failed["msg"]
+    assert "NVIDIA_L4_GPUS" in failed["msg"]
+
+
+def test_node_pool_in_a_missing_cluster_names_it(run):
+    failed = run("gke_node_pool", pool_args("p" + RUN, cluster="no-such-cluster"))
+    assert failed.get("failed") is True
+    assert "cluster projects/%s/locations/%s/clusters/no-such-cluster not found" % (PROJECT, REGION) in failed["msg"]
+
+
+def test_node_pool_with_service_account_auth(fake, run, pool_name):
+    sa_file = fake.env["INFGW_LOCAL_GCP_SERVICE_ACCOUNT_FILE"]
+    created = run("gke_node_pool", dict(pool_args(pool_name), auth_kind="serviceaccount",
+                                        service_account_file=sa_file),
+                  env={"GCP_ACCESS_TOKEN": "not-a-valid-token"})
+    assert created.get("failed") is not True, created
+    assert created["changed"] is True
+    key = json.loads(Path(sa_file).read_text())["private_key"]
+    assert key.splitlines()[1] not in created["_stdout"]
+
+
+def test_bad_token_is_a_clear_401(run):
+    failed = run("gke_node_pool", dict(location=REGION, cluster=CLUSTER, name="x" + RUN),
+                 env={"GCP_ACCESS_TOKEN": "ya29.wrong-token-value"})
+    assert failed.get("failed") is True and "credentials were rejected" in failed["msg"]
+    assert "wrong-token-value" not in failed["_stdout"] and "wrong-token-value" not in json.dumps(failed)
+
+
+# --------------------------------------------------------------------------------------
+# compute_security_policy
+
+
+def policy_args(name, **kw):
+    args = dict(region=REGION, name=name, description="allow-list for the inference gateway",
+                rules=[{"priority": 1000, "action": "allow", "src_ip_ranges": ["203.0.113.0/24"],
+                        "description": "office"},
+                       {"priority": 2147483647, "action": "deny(403)", "description": "default deny"}])
+    args.update(kw)
+    return args
+
+
+def test_security_policy_lifecycle(fake, run):
+    name = "armor-" + RUN
+    path = "/compute/compute/v1/projects/%s/regions/%s/securityPolicies/%s" % (PROJECT, REGION, name)
+    checked = run("compute_security_policy", policy_args(name), check=True)
+    assert checked["changed"] is True and fake.api("GET", path).status_code == 404
+
+    created = run("compute_security_policy", policy_args(name), diff=True)
+    assert created.get("failed") is not True, created
+    rules = {r["priority"]: r for r in created["security_policy"]["rules"]}
+    assert rules[2147483647]["action"] == "deny(403)"
+    assert rules[1000]["match"]["config"]["srcIpRanges"] == ["203.0.113.0/24"]
+    assert run("compute_security_policy", policy_args(name))["changed"] is False
+
+    changed_rules = policy_args(name, rules=[
+        {"priority": 900, "action": "allow", "src_ip_ranges": ["192.0.2.10/32"]},
+        {"priority": 1000, "action": "allow", "src_ip_ranges": ["203.0.113.0/24", "198.51.100.0/24"],
+         "description": "office"},
+        {"priority": 2147483647, "action": "deny(404)", "description": "default deny"}])
+    updated = run("compute_security_policy", changed_rules, diff=True)
+    assert updated.get("failed") is not True, updated
+    assert updated["actions"] == ["patch_rule:1000", "patch_rule:2147483647", "add_rule:900"]
+    assert run("compute_security_policy", changed_rules)["changed"] is False
+
+    removed = run("compute_security_policy", policy_args(name, rules=changed_rules["rules"][1:]))
+    assert removed["actions"] == ["remove_rule:900"]
+    assert sorted(r["priority"] for r in fake.api("GET", path).json()["rules"]) == [1000, 2147483647]
+
+    assert run("compute_security_policy", dict(region=REGION, name=name, state="absent"))["changed"] is True
+    assert fake.api("GET", path).status_code == 404
+
+
+def test_global_security_policy_and_a_403_naming_the_permission(fake, run):
+    name = "edge-" + RUN
+    fake.fault(method="POST", path_regex="/global/securityPolicies$", status=403, count=1,
+               permission="compute.securityPolicies.create")
+    denied = run("compute_security_policy", dict(name=name, rules=[
+        {"priority": 100, "action": "deny(404)", "expression": "origin.region_code == 'XX'", "preview": True}]))
+    assert denied.get("failed") is True
+    assert "lacks the IAM permission 'compute.securityPolicies.create'" in denied["msg"]
+    assert denied["error"]["permission"] == "compute.securityPolicies.create"
+    created = run("compute_security_policy", dict(name=name, rules=[
+        {"priority": 100, "action": "deny(404)", "expression": "origin.region_code == 'XX'", "preview": True}]))
+    assert created.get("failed") is not True, created
+    assert run("compute_security_policy", dict(name=name, state="absent"))["changed"] is True
+
+
+# --------------------------------------------------------------------------------------
+# project_iam_member
+
+ROLE = "roles/monitoring.viewer"
+
+
+def iam_members(fake, role):
+    policy = fake.api("POST", "/cloudresourcemanager/v1/projects/%s:getIamPolicy" % PROJECT,
+                      {"options": {"requestedPolicyVersion": 3}}).json()
+    return sorted(m for b in policy.get("bindings", []) if b["role"] == role and not b.get("condition")
+                  for m in b["members"])
+
+
+def test_iam_member_grant_noop_revoke(fake, run):
+    member = ("principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/"
+              "local-project.svc.id.goog/subject/ns/custom-metrics-%s/sa/custom-metrics-stackdriver-adapter" % RUN)
+    args = dict(role=ROLE, member=member)
+    checked = run("project_iam_member", args, check=True, diff=True)
+    assert checked["changed"] is True and member in checked["diff"]["after"]["members"]
+    assert member not in iam_members(fake, ROLE)
+    granted = run("project_iam_member", args)
+    assert granted["changed"] is True and member in iam_members(fake, ROLE)
+    assert run("project_iam_member", args)["changed"] is False
+    revoked = run("project_iam_member", dict(args, state="absent"))
+    assert revoked["changed"] is True and member not in iam_members(fake, ROLE)
+
+
+def test_iam_conflict_is_retried(fake, run):
+    member = "serviceAccount:conflict-%s@local-project.iam.gserviceaccount.com" % RUN
+    fake.fault(method="POST", path_regex=":setIamPolicy$", status=409, count=1,
+               message="There were concurrent policy changes. Please retry the whole read-modify-write with "
+                       "exponential backoff.")
+    granted = run("project_iam_member", dict(role=ROLE, member=member))
+    assert granted.get("failed") is not True, granted
+    assert granted["attempts"] == 2 and member in iam_members(fake, ROLE)
+    run("project_iam_member", dict(role=ROLE, member=member, state="absent"))
+
+
+def test_iam_concurrent_writers_lose_nothing(fake, run):
+    members = ["serviceAccount:writer%d-%s@local-project.iam.gserviceaccount.com" % (i, RUN) for i in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(len(members)) as pool:
+        results = list(pool.map(lambda m: run("project_iam_member", dict(role=ROLE, member=m)), members))
+    assert all(r.get("failed") is not True for r in results), results
+    assert set(members) <= set(iam_members(fake, ROLE))
+    with concurrent.futures.ThreadPoolExecutor(len(members)) as pool:
+        list(pool.map(lambda m: run("project_iam_member", dict(role=ROLE, member=m, state="absent")), members))
+    assert not set(members) & set(iam_members(fake, ROLE))
+
+
+def test_iam_invalid_member_fails_before_any_request(run):
+    failed = run("project_iam_member", dict(role=ROLE, member="principal://iam.googleapis.com/projects/local-project/"
+                                                         "locations/global/workloadIdentityPools/p/subject/x"))
+    assert failed.get("failed") is True and "project number" in failed["msg"]
+
+
+# --------------------------------------------------------------------------------------
+# compute_subnetwork
+
+
+def test_proxy_only_subnet(fake, run):
+    name = "proxy-" + RUN
+    # a distinct /23 per run, outside the seeded default subnet (10.128.0.0/20)
+    third = 130 + 2 * (int(RUN, 16) % 60)
+    args = dict(region=REGION, name=name, network="default", ip_cidr_range="10.%d.0.0/23" % third, role="BACKUP")
+    created = run("compute_subnetwork", args)
+    assert created.get("failed") is not True, created
+    assert created["subnetwork"]["purpose"] == "REGIONAL_MANAGED_PROXY" and created["subnetwork"]["role"] == "BACKUP"
+    assert run("compute_subnetwork", args)["changed"] is False
+    refused = run("compute_subnetwork", dict(args, ip_cidr_range="10.%d.0.0/24" % third))
+    assert refused.get("failed") is True and "ip_cidr_range (is 10.%d.0.0/23" % third in refused["msg"]
+    assert run("compute_subnetwork", dict(args, state="absent"))["changed"] is True
+
+
+# --------------------------------------------------------------------------------------
+# certificate_manager_certificate
+
+
+def self_signed(host):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def test_certificate_lifecycle(fake, run):
+    name = "cert-" + RUN
+    cert, key = self_signed("vllm.example.com")
+    args = dict(location=REGION, name=name, certificate=cert, private_key=key, labels={"app": "gw"})
+    created = run("certificate_manager_certificate", args, diff=True)
+    assert created.get("failed") is not True, created
+    assert created["certificate"]["sanDnsnames"] == ["vllm.example.com"]
+    key_line = key.splitlines()[1]
+    assert key_line not in created["_stdout"] and key_line not in json.dumps(created)
+    assert run("certificate_manager_certificate", args)["changed"] is False
+
+    new_cert, new_key = self_signed("vllm2.example.com")
+    renewed = run("certificate_manager_certificate", dict(args, certificate=new_cert, private_key=new_key))
+    assert renewed["update_mask"] == ["selfManaged"]
+    assert renewed["certificate"]["sanDnsnames"] == ["vllm2.example.com"]
+    assert new_key.splitlines()[1] not in renewed["_stdout"]
+    assert run("certificate_manager_certificate", dict(location=REGION, name=name, state="absent"))[
+        "changed"] is True
