@@ -9,12 +9,14 @@ show it either); /_fake/state shows it under pool_sizes.
 from __future__ import annotations
 
 import copy
+import logging
 import re
 
 from . import nodeshapes
 from .errors import GoogleError, invalid
 from .world import CLUSTER, CLUSTER_NAME, PROJECT, PROJECT_NUMBER, REGION, SEEDERS, ZONES, Call, World, handler, new_etag
 
+LOG = logging.getLogger("gcp_fake.container")
 VERSION = "1.33.5-gke.1080000"
 POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 PREFIX = "container.projects.locations"
@@ -153,10 +155,14 @@ def sync_nodes(world: World, name: str, victims=()) -> None:
         return
     pool = world.node_pools.get(name)
     short = name.rsplit("/", 1)[-1]
-    if pool is None:
-        world.kube.resize(short, 0, None)
-        return
-    world.kube.resize(short, world.pool_sizes.get(name, 0), pool, victims=victims)
+    try:
+        if pool is None:
+            world.kube.resize(short, 0, None)
+        else:
+            world.kube.resize(short, world.pool_sizes.get(name, 0), pool, victims=victims)
+    except Exception:  # pylint: disable=broad-exception-caught
+        # The API state stays as Google would have it; the node sync is retried by the next change.
+        LOG.exception("node sync of %s failed", name)
 
 
 def _op(call: Call, op_type: str, name: str, effect, on_error=None):

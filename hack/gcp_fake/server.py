@@ -92,6 +92,11 @@ class Fake:
             status, out = exc.code, exc.body()
             self._log(method, path, status)
             return _json(status, out, exc.headers)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            LOG.exception("%s %s failed", method, path)
+            err = GoogleError(500, f"fake bug: {type(exc).__name__}: {exc} (see the gcp-fake log)")
+            self._log(method, path, 500)
+            return _json(500, err.body())
         self._log(method, path, status)
         return _json(status, out)
 

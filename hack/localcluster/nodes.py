@@ -82,6 +82,12 @@ def node_name(pool: str, index: int) -> str:
     return f"gke-local-{pool}-{index}"
 
 
+def member_number(name: str) -> int:
+    """The index of a node in its pool (gke-local-<pool>-<index>); 0 when the name has none."""
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def node_manifest(pool: str, index: int, shape: Shape, zones=DEFAULT_ZONES, extra_labels=None, taints=None) -> dict:
     """The Node object for member `index` of `pool`, status included (kwok keeps given capacity)."""
     name = node_name(pool, index)
@@ -170,7 +176,7 @@ def resize_pool(core: client.CoreV1Api, pool: str, count: int, shape: Shape, zon
     created, deleted = [], []
     if len(existing) > count:
         order = [v for v in victims if v in existing]
-        order += sorted(existing - set(order), key=lambda n: -int(n.rsplit("-", 1)[-1]) if n.rsplit("-", 1)[-1].isdigit() else 0)
+        order += sorted(existing - set(order), key=lambda n: -member_number(n))
         for name in order[:len(existing) - count]:
             try:
                 core.delete_node(name)

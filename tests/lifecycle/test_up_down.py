@@ -43,7 +43,8 @@ def test_up_is_idempotent_and_down_leaves_nothing():
 
     status = localenv("status")
     assert status.returncode == 0, status.stdout
-    assert "nodes: 7/7 Ready" in status.stdout
+    assert "nodes: 2/2 Ready" in status.stdout  # default-pool; GPU nodes come from node pools made through gcp-fake
+    assert "gcp-fake" in status.stdout and "GCP API fake: http://127.0.0.1:" in status.stdout
 
     down = localenv("down")
     assert down.returncode == 0, down.stderr
@@ -52,7 +53,7 @@ def test_up_is_idempotent_and_down_leaves_nothing():
             f"{name} (pid {pid}) still running"
     for name, port in state["ports"].items():
         assert not port_in_use(port), f"port {port} ({name}) still open"
-    for leftover in ("data", "state.json", "kubeconfig", "env.sh", "pki"):
+    for leftover in ("data", "state.json", "kubeconfig", "env.sh", "pki", "gcp-service-account.json"):
         assert not (LOCAL / leftover).exists(), f".local/{leftover} left behind"
     assert localenv("status").returncode == 1
     assert localenv("down").returncode == 0, "down on a stopped environment must succeed"
