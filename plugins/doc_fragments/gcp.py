@@ -106,7 +106,7 @@ options:
   timeout:
     description:
       - Seconds to wait for each long-running operation when O(wait=true). The operation is polled
-        every second at first, then less often (up to every ten seconds).
+        every half second at first, then less often (up to every ten seconds).
       - On timeout the task fails; the operation carries on in Google Cloud and the next run picks up its
         result.
     type: int

@@ -443,7 +443,7 @@ class PollSchedule(object):
     """Intervals between operation polls: quick at first (short operations finish in a second or
     two), then growing to ``max_interval`` so a ten-minute node pool creation costs tens of polls."""
 
-    def __init__(self, initial=1.0, factor=1.5, max_interval=10.0):
+    def __init__(self, initial=0.5, factor=1.5, max_interval=10.0):
         self.initial = initial
         self.factor = factor
         self.max_interval = max_interval

@@ -679,8 +679,15 @@ class NodePoolRunner(object):
             return None
         sizes = []
         for path in paths:
-            mig = self.client.request("GET", "compute", path, action="read the size of node pool %s" % self.name,
-                                      resource="instance group manager %s" % path.split("/", 2)[2])
+            try:
+                mig = self.client.request("GET", "compute", path, action="read the size of node pool %s" % self.name,
+                                          resource="instance group manager %s" % path.split("/", 2)[2])
+            except GcpError as e:
+                if e.http_status not in (404, 501):
+                    raise
+                self.module.warn("node pool %s: cannot read the size of its instance groups (HTTP %s); comparing "
+                                 "node_count with the pool's initialNodeCount instead" % (self.name, e.http_status))
+                return None
             sizes.append(int(mig.get("targetSize") or 0))
         return max(sizes) if sizes else None
 

@@ -33,6 +33,7 @@ FQ = "gke_ai.inference_gateway."
 PROJECT = "local-project"
 REGION = "us-central1"
 CLUSTER = "local-cluster"
+ROLE = "roles/monitoring.viewer"
 RUN = uuid.uuid4().hex[:6]
 
 
@@ -94,7 +95,7 @@ def fake(request, tmp_path_factory):
     sa_file.write_text(json.dumps(_service_account_info("http://127.0.0.1:%d/oauth2/token" % port)))
     log = open(tmp / "fake.log", "w")
     proc = subprocess.Popen([sys.executable, str(REPO / "hack" / "gcp_fake" / "run.py"), "--port", str(port),
-                             "--token", token, "--service-account-file", str(sa_file), "--operation-delay", "1"],
+                             "--token", token, "--service-account-file", str(sa_file), "--operation-delay", "0.5"],
                             stdout=log, stderr=subprocess.STDOUT)
     url = "http://127.0.0.1:%d" % port
     deadline = time.monotonic() + 30
@@ -118,37 +119,52 @@ def fake(request, tmp_path_factory):
 
 
 @pytest.fixture
-def run(fake, tmp_path):
-    """run(module, args, check=False, diff=False, env=None) -> the registered result of one task."""
+def run_many(fake, tmp_path):
+    """run_many([(module, args, opts), ...], env=None) -> the registered results, one ansible-playbook run.
+
+    ``opts`` may set ``check`` and ``diff`` (task keywords ``check_mode`` and ``diff``). Failed tasks do not
+    stop the play; their results say ``failed``. Batching keeps the tests quick: ansible-playbook's start-up
+    costs seconds on a busy two-core machine.
+    """
     counter = [0]
 
-    def _run(module, args, check=False, diff=False, env=None):
+    def _run(steps, env=None):
         counter[0] += 1
         out = tmp_path / ("result-%d.json" % counter[0])
-        play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
-            {"name": "module under test", FQ + module: args, "register": "r", "ignore_errors": True},
-            {"name": "save the result", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": str(out)},
-             "check_mode": False, "diff": False},
-        ]}]
+        tasks = []
+        for index, step in enumerate(steps):
+            module, args = step[0], step[1]
+            opts = step[2] if len(step) > 2 else {}
+            tasks.append({"name": "step %d: %s" % (index, module), FQ + module: args, "register": "r%d" % index,
+                          "ignore_errors": True, "check_mode": bool(opts.get("check")),
+                          "diff": bool(opts.get("diff"))})
+        tasks.append({"name": "save the results", "ansible.builtin.copy": {
+            "content": "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(steps))), "dest": str(out)},
+            "check_mode": False, "diff": False})
         playbook = tmp_path / ("play-%d.yml" % counter[0])
-        playbook.write_text(yaml.safe_dump(play))
+        playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
         cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
         penv = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1",
-                    ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_RETRY_FILES_ENABLED="False", **fake.env)
+                    ANSIBLE_RETRY_FILES_ENABLED="False", **fake.env)
         for key in ("GCP_SERVICE_ACCOUNT_FILE", "GCP_SERVICE_ACCOUNT_CONTENTS", "GCP_SCOPES"):
             penv.pop(key, None)
         penv.update(env or {})
-        proc = subprocess.run(cmd, cwd=str(tmp_path), env=penv, capture_output=True, text=True, timeout=600)
-        assert out.exists(), "ansible-playbook did not run the task:\n%s\n%s" % (proc.stdout, proc.stderr)
-        result = json.loads(out.read_text())
-        result["_stdout"] = proc.stdout
-        return result
+        proc = subprocess.run(cmd, cwd=str(tmp_path), env=penv, capture_output=True, text=True, timeout=900)
+        assert out.exists(), "ansible-playbook did not run the tasks:\n%s\n%s" % (proc.stdout, proc.stderr)
+        results = json.loads(out.read_text())
+        for result in results:
+            result["_stdout"] = proc.stdout
+        return results
 
+    return _run
+
+
+@pytest.fixture
+def run(run_many):
+    """run(module, args, check=False, diff=False, env=None) -> the registered result of one task."""
+    def _run(module, args, check=False, diff=False, env=None):
+        return run_many([(module, args, {"check": check, "diff": diff})], env=env)[0]
     return _run
 
 
@@ -183,20 +199,18 @@ def pool_name(fake):
 # gke_node_pool
 
 
-def test_node_pool_lifecycle(fake, run, pool_name):
+def test_node_pool_lifecycle(fake, run, run_many, pool_name):
     args = pool_args(pool_name)
     checked = run("gke_node_pool", args, check=True, diff=True)
     assert checked["changed"] is True and checked["actions"] == ["create"], checked
     assert fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).status_code == 404
 
-    created = run("gke_node_pool", args)
+    created, again = run_many([("gke_node_pool", args), ("gke_node_pool", args)])
     assert created.get("failed") is not True, created
     assert created["changed"] is True and created["node_pool"]["status"] == "RUNNING"
     accel = created["node_pool"]["config"]["accelerators"][0]
     assert accel["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
     assert created["node_pool"]["autoscaling"]["totalMaxNodeCount"] == 5
-
-    again = run("gke_node_pool", args)
     assert again["changed"] is False and again["actions"] == [], again
 
     wider = pool_args(pool_name, autoscaling={"total_max_node_count": 8}, labels={"team": "ml"},
@@ -209,35 +223,34 @@ def test_node_pool_lifecycle(fake, run, pool_name):
     unchanged = fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).json()
     assert unchanged["autoscaling"]["totalMaxNodeCount"] == 5
 
-    updated = run("gke_node_pool", wider)
+    absent = dict(location=REGION, cluster=CLUSTER, name=pool_name, state="absent")
+    updated, unchanged_again, gone, gone_again = run_many([
+        ("gke_node_pool", wider), ("gke_node_pool", wider), ("gke_node_pool", absent), ("gke_node_pool", absent)])
     assert updated["changed"] is True and updated["actions"] == ["update_labels", "update_taints", "set_autoscaling"]
     assert updated["node_pool"]["autoscaling"]["totalMaxNodeCount"] == 8
     assert updated["node_pool"]["config"]["labels"] == {"team": "ml"}
     assert len(updated["operations"]) == 3
-    assert run("gke_node_pool", wider)["changed"] is False
-
-    gone = run("gke_node_pool", dict(location=REGION, cluster=CLUSTER, name=pool_name, state="absent"))
-    assert gone["changed"] is True
+    assert unchanged_again["changed"] is False
+    assert gone["changed"] is True and gone_again["changed"] is False
     assert fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).status_code == 404
-    assert run("gke_node_pool", dict(location=REGION, cluster=CLUSTER, name=pool_name, state="absent"))[
-        "changed"] is False
 
 
-def test_node_pool_recreate_required_then_recreate(fake, run, pool_name):
-    assert run("gke_node_pool", pool_args(pool_name))["changed"] is True
+def test_node_pool_recreate_required_then_recreate(fake, run, run_many, pool_name):
     bigger = pool_args(pool_name, machine_type="g2-standard-16", disk_size_gb=200)
-    refused = run("gke_node_pool", bigger)
+    created, refused = run_many([("gke_node_pool", pool_args(pool_name)), ("gke_node_pool", bigger)])
+    assert created["changed"] is True
     assert refused.get("failed") is True
     assert "machine_type (is g2-standard-8, wanted g2-standard-16)" in refused["msg"]
     assert "disk_size_gb" in refused["msg"] and "recreate: true" in refused["msg"]
     pool = fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).json()
     assert pool["config"]["machineType"] == "g2-standard-8"
 
-    recreated = run("gke_node_pool", dict(bigger, recreate=True))
+    recreated, again = run_many([("gke_node_pool", dict(bigger, recreate=True)),
+                                 ("gke_node_pool", dict(bigger, recreate=True))])
     assert recreated.get("failed") is not True, recreated
     assert recreated["actions"] == ["delete", "create"]
     assert recreated["node_pool"]["config"]["machineType"] == "g2-standard-16"
-    assert run("gke_node_pool", dict(bigger, recreate=True))["changed"] is False
+    assert again["changed"] is False
 
 
 def test_node_pool_rides_out_a_429_burst(fake, run, pool_name):
@@ -261,10 +274,14 @@ def test_node_pool_operation_error_is_surfaced(fake, run, pool_name):
     assert "NVIDIA_L4_GPUS" in failed["msg"]
 
 
-def test_node_pool_in_a_missing_cluster_names_it(run):
-    failed = run("gke_node_pool", pool_args("p" + RUN, cluster="no-such-cluster"))
-    assert failed.get("failed") is True
-    assert "cluster projects/%s/locations/%s/clusters/no-such-cluster not found" % (PROJECT, REGION) in failed["msg"]
+def test_missing_cluster_and_invalid_member_fail_with_clear_messages(run_many):
+    cluster, member = run_many([
+        ("gke_node_pool", pool_args("p" + RUN, cluster="no-such-cluster")),
+        ("project_iam_member", dict(role=ROLE, member="principal://iam.googleapis.com/projects/local-project/"
+                                                      "locations/global/workloadIdentityPools/p/subject/x"))])
+    assert cluster.get("failed") is True
+    assert "cluster projects/%s/locations/%s/clusters/no-such-cluster not found" % (PROJECT, REGION) in cluster["msg"]
+    assert member.get("failed") is True and "project number" in member["msg"]
 
 
 def test_node_pool_with_service_account_auth(fake, run, pool_name):
@@ -298,30 +315,32 @@ def policy_args(name, **kw):
     return args
 
 
-def test_security_policy_lifecycle(fake, run):
+def test_security_policy_lifecycle(fake, run, run_many):
     name = "armor-" + RUN
     path = "/compute/compute/v1/projects/%s/regions/%s/securityPolicies/%s" % (PROJECT, REGION, name)
     checked = run("compute_security_policy", policy_args(name), check=True)
     assert checked["changed"] is True and fake.api("GET", path).status_code == 404
-
-    created = run("compute_security_policy", policy_args(name), diff=True)
-    assert created.get("failed") is not True, created
-    rules = {r["priority"]: r for r in created["security_policy"]["rules"]}
-    assert rules[2147483647]["action"] == "deny(403)"
-    assert rules[1000]["match"]["config"]["srcIpRanges"] == ["203.0.113.0/24"]
-    assert run("compute_security_policy", policy_args(name))["changed"] is False
 
     changed_rules = policy_args(name, rules=[
         {"priority": 900, "action": "allow", "src_ip_ranges": ["192.0.2.10/32"]},
         {"priority": 1000, "action": "allow", "src_ip_ranges": ["203.0.113.0/24", "198.51.100.0/24"],
          "description": "office"},
         {"priority": 2147483647, "action": "deny(404)", "description": "default deny"}])
-    updated = run("compute_security_policy", changed_rules, diff=True)
+    created, again, updated, updated_again, removed = run_many([
+        ("compute_security_policy", policy_args(name), {"diff": True}),
+        ("compute_security_policy", policy_args(name)),
+        ("compute_security_policy", changed_rules, {"diff": True}),
+        ("compute_security_policy", changed_rules),
+        ("compute_security_policy", policy_args(name, rules=changed_rules["rules"][1:]))])
+    assert created.get("failed") is not True, created
+    rules = {r["priority"]: r for r in created["security_policy"]["rules"]}
+    assert rules[2147483647]["action"] == "deny(403)"
+    assert rules[1000]["match"]["config"]["srcIpRanges"] == ["203.0.113.0/24"]
+    assert again["changed"] is False
     assert updated.get("failed") is not True, updated
     assert updated["actions"] == ["patch_rule:1000", "patch_rule:2147483647", "add_rule:900"]
-    assert run("compute_security_policy", changed_rules)["changed"] is False
-
-    removed = run("compute_security_policy", policy_args(name, rules=changed_rules["rules"][1:]))
+    assert [r["priority"] for r in updated["diff"]["before"]["rules"]] == [1000, 2147483647]
+    assert updated_again["changed"] is False
     assert removed["actions"] == ["remove_rule:900"]
     assert sorted(r["priority"] for r in fake.api("GET", path).json()["rules"]) == [1000, 2147483647]
 
@@ -329,26 +348,24 @@ def test_security_policy_lifecycle(fake, run):
     assert fake.api("GET", path).status_code == 404
 
 
-def test_global_security_policy_and_a_403_naming_the_permission(fake, run):
+def test_global_security_policy_and_a_403_naming_the_permission(fake, run_many):
     name = "edge-" + RUN
     fake.fault(method="POST", path_regex="/global/securityPolicies$", status=403, count=1,
                permission="compute.securityPolicies.create")
-    denied = run("compute_security_policy", dict(name=name, rules=[
-        {"priority": 100, "action": "deny(404)", "expression": "origin.region_code == 'XX'", "preview": True}]))
+    args = dict(name=name, rules=[
+        {"priority": 100, "action": "deny(404)", "expression": "origin.region_code == 'XX'", "preview": True}])
+    denied, created, again, deleted = run_many([
+        ("compute_security_policy", args), ("compute_security_policy", args), ("compute_security_policy", args),
+        ("compute_security_policy", dict(name=name, state="absent"))])
     assert denied.get("failed") is True
     assert "lacks the IAM permission 'compute.securityPolicies.create'" in denied["msg"]
     assert denied["error"]["permission"] == "compute.securityPolicies.create"
-    created = run("compute_security_policy", dict(name=name, rules=[
-        {"priority": 100, "action": "deny(404)", "expression": "origin.region_code == 'XX'", "preview": True}]))
     assert created.get("failed") is not True, created
-    assert run("compute_security_policy", dict(name=name, state="absent"))["changed"] is True
+    assert again["changed"] is False and deleted["changed"] is True
 
 
 # --------------------------------------------------------------------------------------
 # project_iam_member
-
-ROLE = "roles/monitoring.viewer"
-
 
 def iam_members(fake, role):
     policy = fake.api("POST", "/cloudresourcemanager/v1/projects/%s:getIamPolicy" % PROJECT,
@@ -357,33 +374,33 @@ def iam_members(fake, role):
                   for m in b["members"])
 
 
-def test_iam_member_grant_noop_revoke(fake, run):
+def test_iam_member_grant_noop_revoke(fake, run, run_many):
     member = ("principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/"
               "local-project.svc.id.goog/subject/ns/custom-metrics-%s/sa/custom-metrics-stackdriver-adapter" % RUN)
     args = dict(role=ROLE, member=member)
     checked = run("project_iam_member", args, check=True, diff=True)
     assert checked["changed"] is True and member in checked["diff"]["after"]["members"]
     assert member not in iam_members(fake, ROLE)
-    granted = run("project_iam_member", args)
-    assert granted["changed"] is True and member in iam_members(fake, ROLE)
-    assert run("project_iam_member", args)["changed"] is False
+    granted, again = run_many([("project_iam_member", args), ("project_iam_member", args)])
+    assert granted["changed"] is True and again["changed"] is False and member in iam_members(fake, ROLE)
     revoked = run("project_iam_member", dict(args, state="absent"))
     assert revoked["changed"] is True and member not in iam_members(fake, ROLE)
 
 
-def test_iam_conflict_is_retried(fake, run):
+def test_iam_conflict_is_retried(fake, run_many):
     member = "serviceAccount:conflict-%s@local-project.iam.gserviceaccount.com" % RUN
     fake.fault(method="POST", path_regex=":setIamPolicy$", status=409, count=1,
                message="There were concurrent policy changes. Please retry the whole read-modify-write with "
                        "exponential backoff.")
-    granted = run("project_iam_member", dict(role=ROLE, member=member))
+    granted, revoked = run_many([("project_iam_member", dict(role=ROLE, member=member)),
+                                 ("project_iam_member", dict(role=ROLE, member=member, state="absent"))])
     assert granted.get("failed") is not True, granted
-    assert granted["attempts"] == 2 and member in iam_members(fake, ROLE)
-    run("project_iam_member", dict(role=ROLE, member=member, state="absent"))
+    assert granted["attempts"] == 2 and [e["event"] for e in granted["api_log"]] == ["conflict"]
+    assert revoked["changed"] is True and member not in iam_members(fake, ROLE)
 
 
 def test_iam_concurrent_writers_lose_nothing(fake, run):
-    members = ["serviceAccount:writer%d-%s@local-project.iam.gserviceaccount.com" % (i, RUN) for i in range(4)]
+    members = ["serviceAccount:writer%d-%s@local-project.iam.gserviceaccount.com" % (i, RUN) for i in range(3)]
     with concurrent.futures.ThreadPoolExecutor(len(members)) as pool:
         results = list(pool.map(lambda m: run("project_iam_member", dict(role=ROLE, member=m)), members))
     assert all(r.get("failed") is not True for r in results), results
@@ -393,28 +410,25 @@ def test_iam_concurrent_writers_lose_nothing(fake, run):
     assert not set(members) & set(iam_members(fake, ROLE))
 
 
-def test_iam_invalid_member_fails_before_any_request(run):
-    failed = run("project_iam_member", dict(role=ROLE, member="principal://iam.googleapis.com/projects/local-project/"
-                                                         "locations/global/workloadIdentityPools/p/subject/x"))
-    assert failed.get("failed") is True and "project number" in failed["msg"]
-
 
 # --------------------------------------------------------------------------------------
 # compute_subnetwork
 
 
-def test_proxy_only_subnet(fake, run):
+def test_proxy_only_subnet(run_many):
     name = "proxy-" + RUN
     # a distinct /23 per run, outside the seeded default subnet (10.128.0.0/20)
     third = 130 + 2 * (int(RUN, 16) % 60)
     args = dict(region=REGION, name=name, network="default", ip_cidr_range="10.%d.0.0/23" % third, role="BACKUP")
-    created = run("compute_subnetwork", args)
+    created, again, refused, deleted = run_many([
+        ("compute_subnetwork", args), ("compute_subnetwork", args),
+        ("compute_subnetwork", dict(args, ip_cidr_range="10.%d.0.0/24" % third)),
+        ("compute_subnetwork", dict(args, state="absent"))])
     assert created.get("failed") is not True, created
     assert created["subnetwork"]["purpose"] == "REGIONAL_MANAGED_PROXY" and created["subnetwork"]["role"] == "BACKUP"
-    assert run("compute_subnetwork", args)["changed"] is False
-    refused = run("compute_subnetwork", dict(args, ip_cidr_range="10.%d.0.0/24" % third))
+    assert again["changed"] is False
     assert refused.get("failed") is True and "ip_cidr_range (is 10.%d.0.0/23" % third in refused["msg"]
-    assert run("compute_subnetwork", dict(args, state="absent"))["changed"] is True
+    assert deleted["changed"] is True
 
 
 # --------------------------------------------------------------------------------------
@@ -442,21 +456,22 @@ def self_signed(host):
                               serialization.NoEncryption()).decode())
 
 
-def test_certificate_lifecycle(fake, run):
+def test_certificate_lifecycle(run_many):
     name = "cert-" + RUN
     cert, key = self_signed("vllm.example.com")
     args = dict(location=REGION, name=name, certificate=cert, private_key=key, labels={"app": "gw"})
-    created = run("certificate_manager_certificate", args, diff=True)
+    new_cert, new_key = self_signed("vllm2.example.com")
+    renew = dict(args, certificate=new_cert, private_key=new_key)
+    created, again, renewed, deleted = run_many([
+        ("certificate_manager_certificate", args, {"diff": True}), ("certificate_manager_certificate", args),
+        ("certificate_manager_certificate", renew, {"diff": True}),
+        ("certificate_manager_certificate", dict(location=REGION, name=name, state="absent"))])
     assert created.get("failed") is not True, created
     assert created["certificate"]["sanDnsnames"] == ["vllm.example.com"]
-    key_line = key.splitlines()[1]
-    assert key_line not in created["_stdout"] and key_line not in json.dumps(created)
-    assert run("certificate_manager_certificate", args)["changed"] is False
-
-    new_cert, new_key = self_signed("vllm2.example.com")
-    renewed = run("certificate_manager_certificate", dict(args, certificate=new_cert, private_key=new_key))
+    assert again["changed"] is False
     assert renewed["update_mask"] == ["selfManaged"]
     assert renewed["certificate"]["sanDnsnames"] == ["vllm2.example.com"]
-    assert new_key.splitlines()[1] not in renewed["_stdout"]
-    assert run("certificate_manager_certificate", dict(location=REGION, name=name, state="absent"))[
-        "changed"] is True
+    assert renewed["diff"]["before"]["certificate_sha256"] != renewed["diff"]["after"]["certificate_sha256"]
+    assert deleted["changed"] is True
+    for secret in (key.splitlines()[1], new_key.splitlines()[1]):
+        assert secret not in created["_stdout"] and secret not in json.dumps([created, renewed])

@@ -341,7 +341,7 @@ def test_container_operation_polled_until_done():
     op = client.wait_operation(container_op("operation-9", "PENDING"), "container", "container", 60, "create pool",
                                project="local-project", location="us-central1")
     assert op["status"] == "DONE"
-    assert clock.sleeps == [1.0, 1.5]
+    assert clock.sleeps == [0.5, 0.75]
     assert client.log[-1]["polls"] == 2 and client.log[-1]["operation"] == "operation-9"
     assert [c.method_id for c in fake.calls] == ["projects.locations.operations.get"] * 2
 

@@ -338,7 +338,7 @@ def test_busy_pool_is_waited_for_before_a_change(google, capsys):
     google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", container_op("op-auto", "DONE"))
     google.add("GET", POOL_RE, api_pool())
     result = run_module(gnp, capsys, **dict(BASE, autoscaling={"total_max_node_count": 6}))
-    assert result["actions"] == ["set_autoscaling"] and google.sleeps == [1.0]
+    assert result["actions"] == ["set_autoscaling"] and google.sleeps == [0.5]
 
 
 def test_absent(google, capsys):
