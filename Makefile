@@ -20,7 +20,8 @@ export PATH := $(ENV_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: help
 help:
 	@echo "make demo          set up everything, run site.yml on the local environment, print status"
-	@echo "make test          every test (lint, sanity, unit, integration, molecule, lifecycle)"
+	@echo "make test          every test (lint, sanity, unit, awx-test, integration, molecule, lifecycle)"
+	@echo "make ee-context    the AWX execution environment's build context, linted (.local/ee/context)"
 	@echo "make local-up      start the local environment (idempotent); then: source .local/env.sh"
 	@echo "make local-down    stop it: no process, port or data left behind"
 	@echo "make local-status  one line per component, with memory use"
@@ -70,9 +71,24 @@ local-down: venv
 local-status: venv
 	$(VPY) hack/localcluster/localenv.py status
 
+# ---------------------------------------------------------------- AWX and the execution environment
+# The EE's build context in .local/ee/context (collection tarball, ansible-builder create, hadolint); no container
+# runtime needed. Then: podman build -t gke-ai-ee:0.1.0 .local/ee/context (docs/awx.md).
+$(VENV)/.ee-lint-installed: ee/lint-requirements.txt $(VENV)/.installed
+	$(VPY) -m pip install --quiet -r ee/lint-requirements.txt
+	touch $@
+
+.PHONY: ee-context awx-test
+ee-context: venv $(VENV)/.ee-lint-installed
+	bash ee/build-context.sh
+
+# The EE context and lint, and playbooks/awx_configure.yml against the AWX fake (hack/awx_fake); no cluster needed.
+awx-test: venv $(VENV)/.ee-lint-installed
+	$(VPY) -m pytest -q tests/awx
+
 # ---------------------------------------------------------------- tests
 .PHONY: test lint sanity unit integration molecule lifecycle
-test: venv tools lint sanity unit integration molecule lifecycle
+test: venv tools lint sanity unit awx-test integration molecule lifecycle
 	@echo "[make] all tests passed"
 
 lint: venv
