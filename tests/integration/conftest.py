@@ -24,9 +24,11 @@ REPO = Path(__file__).resolve().parents[2]
 LOCALENV = REPO / "hack" / "localcluster" / "localenv.py"
 LOCAL = Path(os.environ.get("GKE_AI_LOCAL_DIR", REPO / ".local"))
 GCP_CLUSTER = "projects/local-project/locations/us-central1/clusters/local-cluster"
-# The GPU node pool the tests that deploy GPU models share: what the local environment used to make itself
-# (5 x g2-standard-8 with one nvidia-l4 each), now a node pool made through the GCP fake.
-GPU_POOL = {"name": "gpupool", "initialNodeCount": 5, "locations": ["us-central1-a"],
+# The GPU node pool the tests that deploy GPU models share: the walkthrough's gpupool exactly as the gpu_nodepool
+# role makes it from the default data model (no node at first, autoscaling 0..5 over three zones), so that site.yml
+# runs in the tests find it converged. The GCP fake's autoscaler adds kwok GPU nodes when GPU pods are pending.
+GPU_POOL = {"name": "gpupool", "initialNodeCount": 0, "locations": ["us-central1-a", "us-central1-b", "us-central1-c"],
+            "autoscaling": {"enabled": True, "totalMinNodeCount": 0, "totalMaxNodeCount": 5},
             "config": {"machineType": "g2-standard-8",
                        "accelerators": [{"acceleratorType": "nvidia-l4", "acceleratorCount": "1",
                                          "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]}}
@@ -122,10 +124,10 @@ def local_env() -> LocalEnv:
 
 @pytest.fixture(scope="session")
 def gpu_pool(local_env) -> str:
-    """The `gpupool` node pool (5 x g2-standard-8, one nvidia-l4 each), made through the GCP fake's REST API.
+    """The walkthrough's `gpupool` node pool (g2-standard-8, one nvidia-l4 each, autoscaling 0..5), made through the
+    GCP fake's REST API when missing, as the gpu_nodepool role would make it.
 
-    Tests that deploy GPU models use it; the local environment no longer makes GPU nodes itself. An existing
-    pool of that name (say, from the gpu_nodepool role) is kept as it is.
+    GPU nodes come and go with the fake's cluster autoscaler: pending GPU pods add nodes (up to 5), idle nodes go.
     """
     path = f"/container/v1/{GCP_CLUSTER}/nodePools"
     got = local_env.gcp("GET", f"{path}/gpupool")
@@ -136,7 +138,6 @@ def gpu_pool(local_env) -> str:
             local_env.gcp_wait(created.json())
     else:
         assert got.status_code == 200, got.text
-    local_env.wait_nodes("gpupool", 5)
     return "gpupool"
 
 

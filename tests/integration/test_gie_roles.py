@@ -73,7 +73,8 @@ class Stack(object):
         return SHORT[base] + self.suffix
 
     def cloud_armor(self, enabled=True):
-        return {"enabled": enabled, "policy": "uc1-security-policy", "pools": [self.name("gemma-3-1b")]}
+        return {"enabled": enabled, "policy": "uc1-security-policy", "pools": [self.name("gemma-3-1b")],
+                "allowed_ip_ranges": ["203.0.113.0/24"]}
 
     def models(self, only=None, **changes):
         """The walkthrough's models (roles/common defaults) with this stack's names; `changes` per base name."""

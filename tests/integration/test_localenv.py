@@ -57,33 +57,33 @@ def test_api_server_ready_and_version_stamped(local_env, api):
     assert readyz.strip() == "ok"
 
 
-def test_gpu_nodes_ready_with_capacity(api, gpu_pool):
-    nodes = client.CoreV1Api(api).list_node(label_selector="cloud.google.com/gke-nodepool=gpupool").items
-    assert len(nodes) == 5
-    for node in nodes:
-        assert node.status.capacity["nvidia.com/gpu"] == "1"
-        assert node.status.allocatable["cpu"] == "8"
-        assert node.status.allocatable["memory"] == "32Gi"
-        assert node.metadata.labels["cloud.google.com/gke-accelerator"] == "nvidia-l4"
-        assert node.metadata.labels["topology.kubernetes.io/zone"].startswith("us-central1-")
-        ready = {c.type: c.status for c in node.status.conditions}["Ready"]
-        assert ready == "True", node.metadata.name
-    cpu_nodes = client.CoreV1Api(api).list_node(label_selector="cloud.google.com/gke-nodepool=default-pool").items
-    assert cpu_nodes and all("nvidia.com/gpu" not in n.status.capacity for n in cpu_nodes)
+def assert_gpu_node_shape(node):
+    """A g2-standard-8 kwok node of gpupool: one nvidia.com/gpu, 8 CPUs, 32Gi, the GKE labels, Ready."""
+    assert node.status.capacity["nvidia.com/gpu"] == "1"
+    assert node.status.allocatable["cpu"] == "8"
+    assert node.status.allocatable["memory"] == "32Gi"
+    assert node.metadata.labels["cloud.google.com/gke-accelerator"] == "nvidia-l4"
+    assert node.metadata.labels["topology.kubernetes.io/zone"].startswith("us-central1-")
+    ready = {c.type: c.status for c in node.status.conditions}["Ready"]
+    assert ready == "True", node.metadata.name
 
 
 def test_gpu_scheduling_real_scheduler(api, namespace, gpu_pool):
-    """One GPU replica becomes Available; six on five GPU nodes leave one Pending for nvidia.com/gpu."""
+    """gpupool (autoscaling 0..5) grows for one GPU replica, which becomes Available on a node of the right shape;
+    six replicas leave one Pending for nvidia.com/gpu, and the autoscaler says the pool is at its maximum."""
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     apps.create_namespaced_deployment(namespace, gpu_deployment("one-gpu", 1))
 
     def available():
         d = apps.read_namespaced_deployment("one-gpu", namespace)
         return (d.status.available_replicas or 0) == 1
-    wait_until(available, 60, "Deployment one-gpu Available")
+    wait_until(available, 90, "Deployment one-gpu Available")
     pod = core.list_namespaced_pod(namespace, label_selector="app=one-gpu").items[0]
     assert pod.status.phase == "Running"
     assert pod.spec.node_name.startswith("gke-local-gpupool-")
+    assert_gpu_node_shape(core.read_node(pod.spec.node_name))
+    cpu_nodes = core.list_node(label_selector="cloud.google.com/gke-nodepool=default-pool").items
+    assert cpu_nodes and all("nvidia.com/gpu" not in n.status.capacity for n in cpu_nodes)
 
     apps.patch_namespaced_deployment("one-gpu", namespace, {"spec": {"replicas": 6}})
 
@@ -93,12 +93,18 @@ def test_gpu_scheduling_real_scheduler(api, namespace, gpu_pool):
         running = [p for p in pods if p.status.phase == "Running"]
         if len(pods) != 6 or len(pending) != 1 or len(running) != 5:
             return None
-        events = core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.name={pending[0].metadata.name},reason=FailedScheduling").items
-        return [e.message for e in events] or None
-    messages = wait_until(one_pending_for_gpu, 90, "one Pending pod with a FailedScheduling event")
+        events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={pending[0].metadata.name}").items
+        reasons = {e.reason for e in events}
+        if not {"FailedScheduling", "NotTriggerScaleUp"} <= reasons:
+            return None
+        return [e.message for e in events]
+    messages = wait_until(one_pending_for_gpu, 120, "one Pending pod with FailedScheduling and NotTriggerScaleUp events")
     assert any("Insufficient nvidia.com/gpu" in m for m in messages), messages
-    assert any("0/7 nodes are available" in m for m in messages), messages
+    assert any("max node group size reached" in m for m in messages), messages
+    gpu_nodes = core.list_node(label_selector="cloud.google.com/gke-nodepool=gpupool").items
+    assert len(gpu_nodes) == 5
+    for node in gpu_nodes:
+        assert_gpu_node_shape(node)
 
     apps.delete_namespaced_deployment("one-gpu", namespace)
     wait_until(lambda: not core.list_namespaced_pod(namespace, label_selector="app=one-gpu").items, 60,

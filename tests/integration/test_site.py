@@ -65,6 +65,8 @@ class Run:
         for name, result in self.results():
             if result.get("failed"):
                 lines.append("%s: %s" % (name, result.get("msg")))
+                lines += ["  %s: %s" % (item.get("item", {}).get("name", item.get("item")), item.get("msg"))
+                          for item in result.get("results", []) if isinstance(item, dict) and item.get("failed")]
         return "\n".join(lines) or (self.stdout[-3000:] + self.stderr[-3000:])
 
     def changed_tasks(self) -> list[str]:
