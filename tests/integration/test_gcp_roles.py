@@ -228,3 +228,44 @@ def test_proxy_only_subnet_is_created_once_per_region_and_network(local_env, tmp
                {"infgw_proxy_subnet": {"name": "proxy-two", "ip_cidr_range": "10.131.0.0/23"}})
     assert run.rc != 0
     assert "ACTIVE" in run.failures(), run.failures()
+
+
+def test_teardown_deletes_gcp_resources_only_when_asked(local_env, tmp_path):
+    pool_name, policy = "np-" + short_id(), "ca-" + short_id()
+    number = "8" + str(uuid.uuid4().int)[:11]
+    extra = {"infgw_nodepools": [{"name": pool_name, "machine_type": "g2-standard-8",
+                                  "accelerator": {"type": "nvidia-l4", "count": 1}, "node_locations": ["us-central1-a"],
+                                  "initial_node_count": 0,
+                                  "autoscaling": {"enabled": True, "total_min_node_count": 0, "total_max_node_count": 1}}],
+             "infgw_cloud_armor": {"enabled": True, "policy": policy, "pools": ["gemma-3-1b"],
+                                   "allowed_ip_ranges": ["203.0.113.0/24"]},
+             "infgw_gcp": {"project": "local-project", "project_number": number, "region": "us-central1",
+                           "cluster": "local-cluster"}}
+    pool_path = f"/container/v1/{CLUSTER}/nodePools/{pool_name}"
+    policy_path = f"/compute/compute/v1/{REGION}/securityPolicies/{policy}"
+
+    def has_member():
+        policy_doc = local_env.gcp("POST", "/cloudresourcemanager/v1/projects/local-project:getIamPolicy", {}).json()
+        return any(number in m for b in policy_doc.get("bindings", []) for m in b["members"])
+
+    try:
+        run = site(local_env, tmp_path, "gpu_nodepool,cloud_armor_policy,hpa_metrics_iam", extra)
+        assert run.rc == 0, run.failures()
+        assert local_env.gcp("GET", pool_path).status_code == 200
+        assert local_env.gcp("GET", policy_path).status_code == 200
+        assert has_member()
+
+        run = playbook(local_env, tmp_path, "playbooks/teardown.yml", "gcp-steps", extra=extra)
+        assert run.rc == 0, run.failures()
+        assert local_env.gcp("GET", pool_path).status_code == 200  # kept unless asked
+        assert has_member()
+
+        run = playbook(local_env, tmp_path, "playbooks/teardown.yml", "gcp-steps",
+                       extra=dict(extra, infgw_teardown_gcp=True))
+        assert run.rc == 0, run.failures()
+        assert local_env.gcp("GET", pool_path).status_code == 404
+        assert local_env.gcp("GET", policy_path).status_code == 404
+        assert not has_member()
+    finally:
+        local_env.gcp("DELETE", pool_path)
+        local_env.gcp("DELETE", policy_path)
