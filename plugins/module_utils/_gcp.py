@@ -489,9 +489,8 @@ class GcpClient(object):
                 self.credentials.refresh(self._auth_request)
             self.credentials.before_request(self._auth_request, method, url, headers)
         except google.auth.exceptions.RefreshError as e:
-            raise GcpError("could not get an access token for %s: %s" % (principal_of(self.credentials) or
-                                                                           "the credentials", _refresh_reason(e)),
-                           kind="auth")
+            who = principal_of(self.credentials) or "the credentials"
+            raise GcpError("could not get an access token for %s: %s" % (who, _refresh_reason(e)), kind="auth")
         except google.auth.exceptions.TransportError as e:
             raise GcpError("could not reach the token endpoint: %s" % e, kind="auth")
         return headers
@@ -580,9 +579,8 @@ class GcpClient(object):
             remaining = deadline - self.clock()
             if remaining <= 0:
                 raise GcpError("%s: operation %s is not done after %ss (status %s); it carries on in Google Cloud, "
-                               "run the task again to pick up its result" % (action, name, timeout,
-                                                                              _op_status(style, op)),
-                               kind="timeout", operation=name)
+                               "run the task again to pick up its result"
+                               % (action, name, timeout, _op_status(style, op)), kind="timeout", operation=name)
             self.sleep(min(next(intervals), remaining))
             polls += 1
             op = self.request("GET", service, operation_path(style, op, project, location),
@@ -593,8 +591,8 @@ class GcpClient(object):
         error = operation_error(style, op)
         if error:
             code, message = error
-            raise GcpError("%s failed: operation %s ended in error%s: %s" % (action, name,
-                                                                               " %s" % code if code else "", message),
+            shown = " %s" % code if code else ""
+            raise GcpError("%s failed: operation %s ended in error%s: %s" % (action, name, shown, message),
                            kind="operation", operation=name, status=str(code) if code is not None else None,
                            message=message)
         return op

@@ -309,7 +309,7 @@ def test_401_refreshes_refreshable_credentials_once():
 
 
 def test_401_with_a_plain_access_token_fails_with_advice():
-    creds, _ = _gcp.credentials_from_params({"auth_kind": "accesstoken", "access_token": "ya29.secret-token"})
+    creds = _gcp.credentials_from_params({"auth_kind": "accesstoken", "access_token": "ya29.secret-token"})[0]
     client, _fake, _clock = make_client([("GET", "gpupool", (401, google_error(401, "bad token", "UNAUTHENTICATED")))],
                                         credentials=creds)
     with pytest.raises(GcpError) as e:
@@ -328,7 +328,7 @@ def test_get_returns_none_on_404():
 
 def test_poll_schedule_grows_to_a_ceiling():
     intervals = PollSchedule(initial=1.0, factor=1.5, max_interval=10.0).intervals()
-    got = [next(intervals) for _ in range(8)]
+    got = [next(intervals) for dummy in range(8)]
     assert got == [1.0, 1.5, 2.25, 3.375, 5.0625, 7.59375, 10.0, 10.0]
 
 
@@ -407,7 +407,7 @@ def test_operation_already_done_is_not_polled():
 
 
 def test_diff_helpers():
-    assert _gcp.diff_result(None, {"a": 1}, header="x") == {"before": {}, "after": {"a": 1}, "before_header": "x",
-                                                             "after_header": "x"}
+    expected = {"before": {}, "after": {"a": 1}, "before_header": "x", "after_header": "x"}
+    assert _gcp.diff_result(None, {"a": 1}, header="x") == expected
     assert _gcp.changed_keys({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": None}) == ["b"]
     assert _gcp.managed_view({"a": 1, "b": 2}, ["a"]) == {"a": 1}

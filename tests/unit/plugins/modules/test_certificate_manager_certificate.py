@@ -8,12 +8,15 @@ import base64
 import pytest
 
 from ansible_collections.gke_ai.inference_gateway.plugins.modules import certificate_manager_certificate as cmc
-from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (  # noqa: F401
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
-    google,
+    merged,
     lro,
     run_module,
 )
+
+google = test_gcp_support.google  # the fixture: a scripted Google every GcpModule talks to
 
 KEY = "-----BEGIN PRIVATE KEY-----\nTUlJRXZRSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NCS2N3Z2dTakFnRUFBb0lCQVFD\n" \
       "-----END PRIVATE KEY-----\n"
@@ -50,17 +53,17 @@ def test_pem_comparison_ignores_line_wrapping_and_text_around():
 
 
 def test_create_body_is_valid():
-    body = cmc.create_body(dict(ARGS, description="gw", labels={"app": "gw", "n": 1}))
+    body = cmc.create_body(merged(ARGS, description="gw", labels={"app": "gw", "n": 1}))
     assert body["selfManaged"] == {"pemCertificate": CHAIN, "pemPrivateKey": KEY}
     assert body["labels"] == {"app": "gw", "n": "1"}
     assert_valid_body("certificatemanager", "Certificate", body)
 
 
 def test_plan_update_compares_the_certificate_not_the_key():
-    params = dict(ARGS, description=None, labels=None)
+    params = merged(ARGS, description=None, labels=None)
     assert cmc.plan_update(api_cert(), params) == ([], {})
-    assert cmc.plan_update(api_cert(), dict(params, private_key="-----BEGIN PRIVATE KEY-----\nb3RoZXI=\n"
-                                                               "-----END PRIVATE KEY-----")) == ([], {})
+    other_key = "-----BEGIN PRIVATE KEY-----\nb3RoZXI=\n-----END PRIVATE KEY-----"
+    assert cmc.plan_update(api_cert(), dict(params, private_key=other_key)) == ([], {})
     mask, body = cmc.plan_update(api_cert(OTHER), dict(params, description="d", labels={"a": "b"}))
     assert mask == ["description", "labels", "selfManaged"]
     assert_valid_body("certificatemanager", "Certificate", body)
@@ -72,7 +75,7 @@ def test_plan_update_compares_the_certificate_not_the_key():
     ({"private_key": "ssh-rsa AAAA"}, "not a PEM private key"),
 ])
 def test_validation(kw, problem):
-    params = dict(ARGS, state="present", description=None, labels=None)
+    params = merged(ARGS, state="present", description=None, labels=None)
     params.update(kw)
     assert any(problem in p for p in cmc.validate_params(params))
 
@@ -105,7 +108,8 @@ def test_new_certificate_is_patched_with_a_mask(google, capsys):
 
 def test_changed_certificate_without_key_fails(google, capsys):
     google.add("GET", CERT_RE, api_cert(OTHER))
-    result = run_module(cmc, capsys, **dict(ARGS, private_key=None))
+    args = merged(ARGS, private_key=None)
+    result = run_module(cmc, capsys, **args)
     assert result["failed"] is True and "private_key is required" in result["msg"]
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.gke_ai.inference_gateway.plugins.modules import compute_security_policy as csp
-from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (  # noqa: F401
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
     compute_op,
-    google,
     run_module,
 )
+
+google = test_gcp_support.google  # the fixture: a scripted Google every GcpModule talks to
 
 DEFAULT = csp.DEFAULT_RULE_PRIORITY
 WALKTHROUGH = dict(project="local-project", region="us-central1", name="vllm-armor",

@@ -6,12 +6,15 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.gke_ai.inference_gateway.plugins.modules import compute_subnetwork as cs
-from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (  # noqa: F401
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
+    merged,
     compute_op,
-    google,
     run_module,
 )
+
+google = test_gcp_support.google  # the fixture: a scripted Google every GcpModule talks to
 
 ARGS = dict(project="local-project", region="us-central1", name="proxy-only", network="default",
             ip_cidr_range="10.129.0.0/23")
@@ -88,7 +91,8 @@ def test_create_then_noop(google, capsys):
 
 def test_range_change_fails_clearly(google, capsys):
     google.add("GET", SUBNET_RE, api_subnet())
-    result = run_module(cs, capsys, **dict(ARGS, ip_cidr_range="10.130.0.0/23"))
+    args = merged(ARGS, ip_cidr_range="10.130.0.0/23")
+    result = run_module(cs, capsys, **args)
     assert result["failed"] is True
     assert "ip_cidr_range (is 10.129.0.0/23, wanted 10.130.0.0/23) cannot change on an existing subnet" in \
         result["msg"]

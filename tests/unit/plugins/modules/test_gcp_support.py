@@ -39,8 +39,7 @@ def _methods(resources, prefix=""):
     for name, res in resources.items():
         for mname, method in (res.get("methods") or {}).items():
             yield prefix + name + "." + mname, method
-        for item in _methods(res.get("resources") or {}, prefix + name + "."):
-            yield item
+        yield from _methods(res.get("resources") or {}, prefix + name + ".")
 
 
 @functools.lru_cache(maxsize=None)
@@ -258,6 +257,13 @@ def fake_clock(fake):
     def clock():
         return sum(fake.sleeps)
     return clock
+
+
+def merged(base, **changes):
+    """A copy of ``base`` with ``changes`` (what ``dict(base, **changes)`` does, opaque to pylint's inference)."""
+    out = dict(base)
+    out.update(changes)
+    return out
 
 
 def run_module(module, capsys, check_mode=False, diff=False, **params):

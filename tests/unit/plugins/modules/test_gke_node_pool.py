@@ -9,19 +9,22 @@ import copy
 import pytest
 
 from ansible_collections.gke_ai.inference_gateway.plugins.modules import gke_node_pool as gnp
-from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (  # noqa: F401
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
+    merged,
     container_op,
-    google,
     run_module,
 )
 
+google = test_gcp_support.google  # the fixture: a scripted Google every GcpModule talks to
+
 BASE = dict(project="local-project", location="us-central1", cluster="local-cluster", name="gpupool")
-WALKTHROUGH = dict(BASE, machine_type="g2-standard-8",
-                   accelerator={"type": "nvidia-l4", "count": 1, "gpu_driver_version": "LATEST"},
-                   node_locations=["us-central1-a", "us-central1-b", "us-central1-c"],
-                   autoscaling={"enabled": True, "total_min_node_count": 0, "total_max_node_count": 5},
-                   initial_node_count=0)
+WALKTHROUGH = merged(BASE, machine_type="g2-standard-8",
+                     accelerator={"type": "nvidia-l4", "count": 1, "gpu_driver_version": "LATEST"},
+                     node_locations=["us-central1-a", "us-central1-b", "us-central1-c"],
+                     autoscaling={"enabled": True, "total_min_node_count": 0, "total_max_node_count": 5},
+                     initial_node_count=0)
 POOL_RE = r"clusters/local-cluster/nodePools/gpupool$"
 OPS_RE = r"locations/us-central1/operations/"
 
@@ -241,7 +244,7 @@ def test_rerun_is_a_no_op(google, capsys):
 
 def test_check_mode_reports_in_place_changes_and_calls_nothing(google, capsys):
     google.add("GET", POOL_RE, api_pool())
-    wanted = dict(WALKTHROUGH, autoscaling={"total_max_node_count": 8}, labels={"gpu": "l4"})
+    wanted = merged(WALKTHROUGH, autoscaling={"total_max_node_count": 8}, labels={"gpu": "l4"})
     result = run_module(gnp, capsys, check_mode=True, diff=True, **wanted)
     assert result["changed"] is True
     assert result["actions"] == ["update_labels", "set_autoscaling"]
@@ -256,8 +259,8 @@ def test_in_place_updates_run_one_after_another(google, capsys):
     google.add("GET", OPS_RE + "op-labels$", container_op("op-labels", "DONE"))
     google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", container_op("op-auto", "DONE"))
     google.add("GET", POOL_RE, api_pool(autoscaling={"enabled": True, "totalMaxNodeCount": 8}))
-    result = run_module(gnp, capsys, **dict(WALKTHROUGH, autoscaling={"total_max_node_count": 8},
-                                            labels={"gpu": "l4"}))
+    args = merged(WALKTHROUGH, autoscaling={"total_max_node_count": 8}, labels={"gpu": "l4"})
+    result = run_module(gnp, capsys, **args)
     assert result["changed"] is True and result["actions"] == ["update_labels", "set_autoscaling"]
     assert result["changed_fields"] == ["autoscaling", "labels"]
     assert google.calls[1].body == {"labels": {"labels": {"gpu": "l4"}}}
@@ -266,7 +269,8 @@ def test_in_place_updates_run_one_after_another(google, capsys):
 
 def test_recreate_required_fails_without_changing_anything(google, capsys):
     google.add("GET", POOL_RE, api_pool())
-    result = run_module(gnp, capsys, **dict(WALKTHROUGH, machine_type="g2-standard-16"))
+    args = merged(WALKTHROUGH, machine_type="g2-standard-16")
+    result = run_module(gnp, capsys, **args)
     assert result["failed"] is True
     assert "machine_type (is g2-standard-8, wanted g2-standard-16)" in result["msg"]
     assert result["error"]["kind"] == "invalid"
@@ -278,7 +282,8 @@ def test_recreate_true_deletes_then_creates(google, capsys):
     google.add("DELETE", POOL_RE, container_op("op-del", "DONE"))
     google.add("POST", r"nodePools$", container_op("op-new", "DONE"))
     google.add("GET", POOL_RE, api_pool(config={"machineType": "g2-standard-16"}))
-    result = run_module(gnp, capsys, **dict(WALKTHROUGH, machine_type="g2-standard-16", recreate=True))
+    args = merged(WALKTHROUGH, machine_type="g2-standard-16", recreate=True)
+    result = run_module(gnp, capsys, **args)
     assert result["changed"] is True and result["actions"] == ["delete", "create"]
     assert google.calls[2].body["nodePool"]["config"]["machineType"] == "g2-standard-16"
 
@@ -323,7 +328,8 @@ def test_node_count_read_from_instance_groups_and_resized(google, capsys):
     google.add("GET", r"zones/us-central1-b/instanceGroupManagers/", {"targetSize": 1})
     google.add("POST", POOL_RE[:-1] + ":setSize$", container_op("op-size", "DONE"))
     google.add("GET", POOL_RE, api_pool(autoscaling={}))
-    result = run_module(gnp, capsys, diff=True, **dict(BASE, node_count=2))
+    args = merged(BASE, node_count=2)
+    result = run_module(gnp, capsys, diff=True, **args)
     assert result["actions"] == ["set_size"]
     assert result["diff"] == {"before": {"node_count": 1}, "after": {"node_count": 2},
                               "before_header": "node pool projects/local-project/locations/us-central1/clusters/"
@@ -337,7 +343,8 @@ def test_busy_pool_is_waited_for_before_a_change(google, capsys):
     google.add("GET", POOL_RE, api_pool(status="RUNNING"))
     google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", container_op("op-auto", "DONE"))
     google.add("GET", POOL_RE, api_pool())
-    result = run_module(gnp, capsys, **dict(BASE, autoscaling={"total_max_node_count": 6}))
+    args = merged(BASE, autoscaling={"total_max_node_count": 6})
+    result = run_module(gnp, capsys, **args)
     assert result["actions"] == ["set_autoscaling"] and google.sleeps == [0.5]
 
 
@@ -369,3 +376,16 @@ def test_params_helper_matches_the_argument_spec():
     spec = gnp.argument_spec()
     assert set(params()) - set(BASE) == set(spec) - set(BASE)
     assert copy.deepcopy(spec["autoscaling"]["options"]).keys() == params(autoscaling={})["autoscaling"].keys()
+
+
+def test_node_count_falls_back_to_initial_count_when_instance_groups_are_unreadable(google, capsys, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(gnp.GcpModule, "warn", lambda self, msg: warnings.append(msg))
+    urls = ["https://www.googleapis.com/compute/v1/projects/local-project/zones/us-central1-a/"
+            "instanceGroupManagers/gke-gpupool-a-grp"]
+    google.add("GET", POOL_RE, api_pool(autoscaling={}, instanceGroupUrls=urls, initialNodeCount=2))
+    google.add("GET", r"instanceGroupManagers/", (501, {"error": {"code": 501, "message": "not implemented"}}))
+    args = merged(BASE, node_count=2)
+    result = run_module(gnp, capsys, **args)
+    assert result["changed"] is False
+    assert "comparing node_count with the pool's initialNodeCount" in warnings[0]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.gke_ai.inference_gateway.plugins.modules import project_iam_member as pim
-from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (  # noqa: F401
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
-    google,
     run_module,
 )
+
+google = test_gcp_support.google  # the fixture: a scripted Google every GcpModule talks to
 
 ADAPTER = ("principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/"
            "local-project.svc.id.goog/subject/ns/custom-metrics/sa/custom-metrics-stackdriver-adapter")
@@ -82,8 +84,7 @@ def test_add_member_creates_the_unconditional_binding_and_keeps_the_rest():
 
 
 def test_members_compare_emails_without_case_and_conditional_bindings_are_ignored():
-    changed, _ = pim.apply_member(POLICY, "roles/owner", "user:OWNER@example.com", "present")
-    assert changed is False
+    assert pim.apply_member(POLICY, "roles/owner", "user:OWNER@example.com", "present")[0] is False
     changed, new = pim.apply_member(POLICY, "roles/monitoring.viewer", "user:bob@example.com", "absent")
     assert changed is False and new == POLICY
 
@@ -134,7 +135,7 @@ def test_etag_conflict_rereads_and_reapplies(google, capsys):
 
 def test_conflicts_are_bounded(google, capsys):
     aborted = (409, {"error": {"code": 409, "status": "ABORTED", "message": "concurrent policy changes"}})
-    for _ in range(3):
+    for dummy in range(3):
         google.add("POST", GET_RE, dict(POLICY))
         google.add("POST", SET_RE, aborted)
     result = run_module(pim, capsys, project="local-project", role="roles/viewer", member="user:x@example.com",
