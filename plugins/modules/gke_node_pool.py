@@ -197,9 +197,10 @@ extends_documentation_fragment:
   - gke_ai.inference_gateway.attributes
   - gke_ai.inference_gateway.attributes.full_support
 notes:
-  - GKE runs one operation at a time on a cluster. Changes are applied one after another, each waited for,
-    and a pool that is still provisioning or reconciling from an earlier run is waited for before it is
-    changed (when O(wait=true)).
+  - GKE runs one operation at a time on a node pool. Changes are applied one after another, each waited for;
+    a pool that is still provisioning or reconciling from an earlier run is waited for before it is changed,
+    and a change GKE refuses because the cluster is running another operation (C(Cluster is running
+    incompatible operation)) is tried again until O(timeout) (both when O(wait=true)).
   - Permissions needed - C(container.nodePools.get), C(container.nodePools.create), C(container.nodePools.update),
     C(container.nodePools.delete), C(container.operations.get) (role C(roles/container.clusterAdmin) or
     C(roles/container.admin)); C(iam.serviceAccounts.actAs) on O(service_account); O(node_count) also reads the
@@ -343,6 +344,7 @@ RECREATE_FIELDS = ("machine_type", "accelerator", "disk_size_gb", "disk_type", "
 IN_PLACE_FIELDS = ("node_locations", "labels", "taints", "autoscaling", "node_count")
 MANAGED_FIELDS = RECREATE_FIELDS + IN_PLACE_FIELDS
 BUSY_STATUSES = ("PROVISIONING", "RECONCILING", "STOPPING")
+INCOMPATIBLE_OPERATION = "incompatible operation"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
 
@@ -715,17 +717,35 @@ class NodePoolRunner(object):
             pool = self.read()
         return pool
 
+    def mutate(self, method, path, body, action, resource):
+        """A changing request; while GKE runs another operation on the cluster (HTTP 400 FAILED_PRECONDITION
+        "Cluster is running incompatible operation"), wait and try again, up to ``timeout`` when waiting."""
+        clock, sleep = self.client.clock, self.client.sleep
+        deadline = clock() + self.params["timeout"]
+        intervals = self.client.poll.intervals()
+        while True:
+            try:
+                return self.client.request(method, "container", path, body=body, action=action, resource=resource)
+            except GcpError as e:
+                busy = e.http_status == 400 and INCOMPATIBLE_OPERATION in (e.message or "")
+                if not busy or not self.params["wait"] or clock() >= deadline:
+                    raise
+                delay = min(next(intervals), max(0.0, deadline - clock()))
+                self.client.log.append({"event": "cluster_busy", "action": action, "reason": e.message,
+                                        "delay": round(delay, 3)})
+                sleep(delay)
+
     def create(self):
         body = create_body(self.name, self.params)
         parent = cluster_path(self.module.project, self.params["location"], self.params["cluster"])
-        op = self.client.request("POST", "container", parent + "/nodePools", body=body,
-                                 action="create node pool %s" % self.name, resource="cluster %s" % parent[3:])
+        op = self.mutate("POST", parent + "/nodePools", body, "create node pool %s" % self.name,
+                         "cluster %s" % parent[3:])
         self.actions.append("create")
         return self.wait_op(op, "create node pool %s" % self.name, must_wait=False)
 
     def delete(self, must_wait):
-        op = self.client.request("DELETE", "container", self.path(), action="delete node pool %s" % self.name,
-                                 resource="node pool %s" % self.path()[3:])
+        op = self.mutate("DELETE", self.path(), None, "delete node pool %s" % self.name,
+                         "node pool %s" % self.path()[3:])
         self.actions.append("delete")
         return self.wait_op(op, "delete node pool %s" % self.name, must_wait=must_wait)
 
@@ -790,8 +810,7 @@ class NodePoolRunner(object):
             requests_ = update_requests(self.path(), desired, in_place)
             for index, (action, method, path, body) in enumerate(requests_):
                 label = "%s of node pool %s" % (action.replace("_", " "), self.name)
-                op = self.client.request(method, "container", path, body=body, action=label,
-                                         resource="node pool %s" % self.path()[3:])
+                op = self.mutate(method, path, body, label, "node pool %s" % self.path()[3:])
                 self.actions.append(action)
                 self.wait_op(op, label, must_wait=index < len(requests_) - 1)
         final = self.read() if p["wait"] else pool

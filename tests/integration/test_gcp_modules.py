@@ -255,13 +255,17 @@ def test_node_pool_recreate_required_then_recreate(fake, run, run_many, pool_nam
 
 
 def test_node_pool_rides_out_a_429_burst(fake, run, pool_name):
-    fake.fault(method="POST", path_regex="/nodePools$", status=429, count=2,
-               message="Quota exceeded for quota metric 'Requests'")
     fake.fault(method="GET", path_regex="/nodePools/%s$" % pool_name, status=503, count=1)
+    fake.fault(method="POST", path_regex="/clusters/%s/nodePools$" % CLUSTER, status=429, count=1, retry_after=2,
+               message="Quota exceeded for quota metric 'Requests'")
+    fake.fault(method="POST", path_regex="/clusters/%s/nodePools$" % CLUSTER, status=429, count=1,
+               message="Quota exceeded for quota metric 'Requests'")
     created = run("gke_node_pool", pool_args(pool_name))
     assert created.get("failed") is not True, created
     retries = [e for e in created["api_log"] if e["event"] == "retry"]
     assert [e["reason"] for e in retries] == ["HTTP 503", "HTTP 429", "HTTP 429"]
+    assert retries[1]["delay"] >= 2  # Retry-After: 2 honoured
+    assert created["node_pool"]["name"] == pool_name
 
 
 def test_node_pool_operation_error_is_surfaced(fake, run, pool_name):

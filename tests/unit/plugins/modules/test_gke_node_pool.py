@@ -389,3 +389,26 @@ def test_node_count_falls_back_to_initial_count_when_instance_groups_are_unreada
     result = run_module(gnp, capsys, **args)
     assert result["changed"] is False
     assert "comparing node_count with the pool's initialNodeCount" in warnings[0]
+
+
+def test_a_busy_cluster_is_waited_out(google, capsys):
+    busy = (400, {"error": {"code": 400, "status": "FAILED_PRECONDITION",
+                            "message": "Cluster is running incompatible operation operation-other."}})
+    google.add("GET", POOL_RE, api_pool())
+    google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", busy)
+    google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", busy)
+    google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", container_op("op-auto", "DONE"))
+    google.add("GET", POOL_RE, api_pool())
+    args = merged(BASE, autoscaling={"total_max_node_count": 6})
+    result = run_module(gnp, capsys, **args)
+    assert result["actions"] == ["set_autoscaling"] and google.sleeps == [0.5, 0.75]
+    assert [e["event"] for e in result["api_log"]][:2] == ["cluster_busy", "cluster_busy"]
+
+
+def test_a_busy_cluster_is_an_error_without_wait(google, capsys):
+    google.add("GET", POOL_RE, api_pool())
+    google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", (400, {"error": {
+        "code": 400, "status": "FAILED_PRECONDITION", "message": "Cluster is running incompatible operation op-1."}}))
+    args = merged(BASE, autoscaling={"total_max_node_count": 6}, wait=False)
+    result = run_module(gnp, capsys, **args)
+    assert result["failed"] is True and "incompatible operation" in result["msg"]
