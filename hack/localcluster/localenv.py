@@ -254,6 +254,8 @@ def write_env_sh(state: dict, bins: dict) -> None:
         f"export LOCAL_OCI_REGISTRY=127.0.0.1:{state['ports']['registry']}\n"
         f"export LOCAL_GIE_MANIFESTS={LOCAL / 'gie'}\n"
         f"export PATH={bin_dir}:$PATH\n"
+        f"export INFGW_LOCAL_TLS_CERT_FILE={LOCAL / 'pki' / 'gateway-tls.crt'}\n"
+        f"export INFGW_LOCAL_TLS_KEY_FILE={LOCAL / 'pki' / 'gateway-tls.key'}\n"
         + "".join(f"export {k}='{v}'\n" for k, v in gcp_env(state).items())
     )
 
@@ -316,6 +318,20 @@ def make_pki(state: dict) -> None:
                               critical=False)
                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
                .sign(ca_key, hashes.SHA256()))
+    # The walkthrough's Gateway certificate (uc1-wildcard, *.example.com), from which site.yml's gcp_prerequisites
+    # step makes a Certificate Manager certificate in the GCP fake, as a user does from their own PEM pair.
+    gateway_key = new_key()
+    gateway = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "*.example.com")]))
+               .issuer_name(ca_name).public_key(gateway_key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=365))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName("*.example.com"), x509.DNSName("example.com")]),
+                              critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    (pki / "gateway-tls.crt").write_bytes(gateway.public_bytes(serialization.Encoding.PEM)
+                                          + ca.public_bytes(serialization.Encoding.PEM))
+    (pki / "gateway-tls.key").write_bytes(key_pem(gateway_key))
     (pki / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (pki / "apiserver.crt").write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     (pki / "apiserver.key").write_bytes(key_pem(serving_key))
@@ -581,6 +597,8 @@ def healthy(state: dict | None) -> list:
         return ["(not started)"]
     pids = state.get("pids", {})
     down = [name for name in COMPONENTS if name not in pids or not pid_alive(pids[name])]
+    if not (LOCAL / "pki" / "gateway-tls.key").exists():  # written by an older localenv.py
+        down.append("pki (no gateway certificate)")
     if not down:
         try:
             if api_get(state, "/readyz")[0] != 200:

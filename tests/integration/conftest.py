@@ -65,6 +65,8 @@ class LocalEnv:
             "INFGW_LOCAL_GCP_LOCATION": "us-central1",
             "INFGW_LOCAL_GCP_CLUSTER": "local-cluster",
             "INFGW_LOCAL_GCP_SERVICE_ACCOUNT_FILE": str(LOCAL / "gcp-service-account.json"),
+            "INFGW_LOCAL_TLS_CERT_FILE": str(LOCAL / "pki" / "gateway-tls.crt"),
+            "INFGW_LOCAL_TLS_KEY_FILE": str(LOCAL / "pki" / "gateway-tls.key"),
         }
 
     def gcp(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> requests.Response:
