@@ -1,9 +1,12 @@
-"""Make a GPU node pool exist through the GCP fake (for `make demo` until site.yml makes it with gpu_nodepool).
+"""Make the walkthrough's GPU node pool exist through the GCP fake, as `gcloud container node-pools create gpupool
+... --enable-autoscaling --total-min-nodes=0 --total-max-nodes=5 --num-nodes=0` does (and as site.yml's
+gpu_nodepool step does from the default data model): no node at first; the fake's autoscaler adds them.
+For benchmarks and experiments without site.yml.
 
-    source .local/env.sh && python hack/gcp_fake/ensure_pool.py [--name gpupool] [--nodes 5]
+    source .local/env.sh && python hack/gcp_fake/ensure_pool.py [--name gpupool] [--max-nodes 5]
 
 Uses INFGW_GCP_API_ENDPOINT and GCP_ACCESS_TOKEN from env.sh. A pool that already exists is left as it is.
-Exits when the pool is RUNNING (its kwok nodes exist then).
+Exits when the pool is RUNNING.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[i
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", default="gpupool")
-    parser.add_argument("--nodes", type=int, default=5, help="nodes in zone us-central1-a")
+    parser.add_argument("--max-nodes", type=int, default=5, help="autoscaling maximum, in total over the zones")
     parser.add_argument("--machine-type", default="g2-standard-8")
     parser.add_argument("--accelerator", default="nvidia-l4")
     args = parser.parse_args(argv)
@@ -46,7 +49,9 @@ def main(argv=None) -> int:
     pools = f"{base}v1/{CLUSTER}/nodePools"
     status, body = call("GET", f"{pools}/{args.name}", token)
     if status == 404:
-        pool = {"name": args.name, "initialNodeCount": args.nodes, "locations": ["us-central1-a"],
+        pool = {"name": args.name, "initialNodeCount": 0,
+                "locations": ["us-central1-a", "us-central1-b", "us-central1-c"],
+                "autoscaling": {"enabled": True, "totalMinNodeCount": 0, "totalMaxNodeCount": args.max_nodes},
                 "config": {"machineType": args.machine_type,
                            "accelerators": [{"acceleratorType": args.accelerator, "acceleratorCount": "1",
                                              "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]}}
@@ -54,7 +59,7 @@ def main(argv=None) -> int:
         if status not in (200, 409):
             print(f"ERROR: creating node pool {args.name}: {status} {json.dumps(body)}", file=sys.stderr)
             return 1
-        print(f"node pool {args.name}: creating {args.nodes} x {args.machine_type}")
+        print(f"node pool {args.name}: creating, {args.machine_type}, autoscaling 0..{args.max_nodes}")
     elif status != 200:
         print(f"ERROR: reading node pool {args.name}: {status} {json.dumps(body)}", file=sys.stderr)
         return 1
