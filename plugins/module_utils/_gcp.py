@@ -35,6 +35,7 @@ import json
 import random
 import re
 import time
+import uuid
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -617,6 +618,11 @@ def _refresh_reason(e):
         return "%s%s" % (body.get("error", "error"), ": %s" % body["error_description"]
                          if body.get("error_description") else "")
     return str(args[0]) if args else "refresh failed"
+
+
+def request_id():
+    """A compute ``requestId``: a retried mutation carrying the same one is applied once."""
+    return str(uuid.uuid4())
 
 
 # --------------------------------------------------------------------------------------

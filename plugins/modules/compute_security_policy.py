@@ -107,6 +107,9 @@ extends_documentation_fragment:
 notes:
   - Rule changes are made one operation at a time, each waited for, so a failure leaves the policy at a known
     step. Rules are changed before others are added, and removed last.
+  - Creations, deletions and description changes carry a C(requestId), so a retried request is applied once. A
+    description change that meets a stale fingerprint (HTTP 412, someone changed the policy meanwhile) is tried
+    once more with the new one.
   - Permissions needed - C(compute.securityPolicies.get), C(compute.securityPolicies.create),
     C(compute.securityPolicies.update), C(compute.securityPolicies.delete) (global) or the
     C(compute.regionSecurityPolicies.*) ones (regional), and C(compute.globalOperations.get) or
@@ -208,6 +211,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp impo
     GcpError,
     GcpModule,
     diff_result,
+    request_id,
 )
 
 DEFAULT_RULE_PRIORITY = 2147483647
@@ -402,7 +406,8 @@ class SecurityPolicyRunner(object):
                 return self.result(False, None, {}, {})
             self.actions.append("delete")
             if not check:
-                self.call("DELETE", self.path(), "delete %s" % self.label(), last=True)
+                self.call("DELETE", self.path(), "delete %s" % self.label(), query={"requestId": request_id()},
+                          last=True)
             return self.result(True, policy if check else None, {"exists": True}, {"exists": False})
 
         problems = validate_rules(p["rules"])
@@ -413,7 +418,8 @@ class SecurityPolicyRunner(object):
             self.actions.append("create")
             if not check:
                 self.call("POST", policies_path(self.module.project, self.region), "create %s" % self.label(),
-                          body=create_body(self.name, p), last=True, resource="project %s" % self.module.project)
+                          body=create_body(self.name, p), query={"requestId": request_id()}, last=True,
+                          resource="project %s" % self.module.project)
                 policy = client.get("compute", self.path(), action="read %s" % self.label(), resource=self.label())
             return self.result(True, policy if not check else None, {}, after)
 
@@ -424,7 +430,7 @@ class SecurityPolicyRunner(object):
                            "(state: absent)" % (self.label(), policy["type"], p["type"]), kind="invalid")
         steps = []
         if p.get("description") is not None and (policy.get("description") or "") != p["description"]:
-            steps.append(("update_description", "PATCH", self.path(), None,
+            steps.append(("update_description", "PATCH", self.path(), {"requestId": request_id()},
                           {"description": p["description"], "fingerprint": policy.get("fingerprint")},
                           "update the description of %s" % self.label()))
         if p.get("rules") is not None:
@@ -447,7 +453,17 @@ class SecurityPolicyRunner(object):
             if not check:
                 if body is not None and body.get("fingerprint") is None:
                     body.pop("fingerprint", None)
-                self.call(method, path, action, body=body, query=query, last=index == len(steps) - 1)
+                try:
+                    self.call(method, path, action, body=body, query=query, last=index == len(steps) - 1)
+                except GcpError as e:
+                    if e.http_status != 412 or "fingerprint" not in (body or {}):
+                        raise
+                    # someone changed the policy since it was read: take its new fingerprint, try once more
+                    fresh = client.request("GET", "compute", self.path(), action="read %s" % self.label(),
+                                           resource=self.label())
+                    body["fingerprint"] = fresh.get("fingerprint")
+                    self.call(method, path, action, body=body, query={"requestId": request_id()},
+                              last=index == len(steps) - 1)
         if not check:
             policy = client.get("compute", self.path(), action="read %s" % self.label(), resource=self.label())
         return self.result(True, policy, before, after)

@@ -76,6 +76,7 @@ extends_documentation_fragment:
   - gke_ai.inference_gateway.attributes.full_support
 notes:
   - A region holds one C(ACTIVE) proxy-only subnet per network; a second one fails with Google's message.
+  - Every change carries a C(requestId), so a retried request is applied once.
   - Permissions needed - C(compute.subnetworks.get), C(compute.subnetworks.create), C(compute.subnetworks.update),
     C(compute.subnetworks.delete), C(compute.networks.updatePolicy), C(compute.regionOperations.get)
     (role C(roles/compute.networkAdmin)).
@@ -142,6 +143,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp impo
     GcpError,
     GcpModule,
     diff_result,
+    request_id,
 )
 
 PROXY_PURPOSES = ("REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY")
@@ -238,9 +240,9 @@ class SubnetworkRunner(object):
     def label(self):
         return "subnetwork %s in %s" % (self.params["name"], self.params["region"])
 
-    def call(self, method, path, body, action, query=None, resource=None):
-        op = self.module.client.request(method, "compute", path, body=body, query=query, action=action,
-                                        resource=resource or self.label())
+    def call(self, method, path, body, action, resource=None):
+        op = self.module.client.request(method, "compute", path, body=body, query={"requestId": request_id()},
+                                        action=action, resource=resource or self.label())
         self.operations.append(op.get("name", ""))
         if self.params["wait"]:
             self.module.client.wait_operation(op, "compute", "compute", self.params["timeout"], action,
@@ -295,7 +297,16 @@ class SubnetworkRunner(object):
             body = {"role": desired["role"], "fingerprint": subnet.get("fingerprint")}
             if body["fingerprint"] is None:
                 body.pop("fingerprint")
-            self.call("PATCH", path, body, "set the role of %s to %s" % (self.label(), desired["role"]))
+            action = "set the role of %s to %s" % (self.label(), desired["role"])
+            try:
+                self.call("PATCH", path, body, action)
+            except GcpError as e:
+                if e.http_status != 412:
+                    raise
+                # changed since it was read: once more with the new fingerprint
+                fresh = client.request("GET", "compute", path, action="read %s" % self.label(), resource=self.label())
+                body["fingerprint"] = fresh.get("fingerprint")
+                self.call("PATCH", path, body, action)
             subnet = client.get("compute", path, action="read %s" % self.label(), resource=self.label())
         return self.result(True, subnet, before, desired)
 

@@ -194,3 +194,28 @@ def test_operation_error_names_the_rule(google, capsys):
     assert result["failed"] is True
     assert result["msg"].startswith("add rule 1000 to regional (us-central1) security policy vllm-armor failed: "
                                     "operation op-a ended in error INVALID_FIELD_VALUE")
+
+
+def test_a_retried_insert_carries_the_same_request_id(google, capsys):
+    google.add("GET", POLICY_RE, (404, {"error": {"code": 404, "message": "not found"}}))
+    google.add("POST", r"regions/us-central1/securityPolicies$", (503, {"error": {"code": 503, "message": "later"}}))
+    google.add("POST", r"regions/us-central1/securityPolicies$", compute_op("op-1", "DONE", region="us-central1"))
+    google.add("GET", POLICY_RE, api_policy())
+    result = run_module(csp, capsys, **WALKTHROUGH)
+    assert result["changed"] is True
+    first, second = google.calls[1].query["requestId"], google.calls[2].query["requestId"]
+    assert first == second and len(first) == 36
+
+
+def test_a_stale_fingerprint_is_refreshed_once(google, capsys):
+    google.add("GET", POLICY_RE, api_policy(description="old"))
+    google.add("PATCH", POLICY_RE, (412, {"error": {"code": 412, "status": "FAILED_PRECONDITION",
+                                                    "message": "Supplied fingerprint does not match current metadata "
+                                                               "fingerprint."}}))
+    google.add("GET", POLICY_RE, dict(api_policy(description="other"), fingerprint="YmFy"))
+    google.add("PATCH", POLICY_RE, compute_op("op-d", "DONE", region="us-central1"))
+    google.add("GET", POLICY_RE, api_policy(description="new"))
+    result = run_module(csp, capsys, project="local-project", region="us-central1", name="vllm-armor",
+                        description="new")
+    assert result["changed"] is True
+    assert [c.body.get("fingerprint") for c in google.calls if c.method == "PATCH"] == ["Zm9v", "YmFy"]
