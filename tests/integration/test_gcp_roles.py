@@ -209,7 +209,7 @@ def test_proxy_only_subnet_is_created_once_per_region_and_network(local_env, tmp
     path = f"/compute/compute/v1/{REGION}/subnetworks/proxy-only-subnet"
     if local_env.gcp("GET", path).status_code == 200:  # made by an earlier site.yml run on this environment
         assert local_env.gcp("DELETE", path).status_code == 200
-        for _ in range(100):
+        for _attempt in range(100):
             if local_env.gcp("GET", path).status_code == 404:
                 break
             time.sleep(0.2)

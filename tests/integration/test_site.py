@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Integration tests of site.yml and the playbooks around it (status, scale_down, teardown) on the local
-# environment: a real control plane with kwok nodes (2 CPU nodes, and the 5 GPU nodes with one nvidia.com/gpu each
-# of conftest's `gpu_pool`, a node pool made through the GCP fake) and the GKE status simulator. Playbooks run exactly as a user runs them: from the repository root, with its
+# environment: a real control plane with kwok nodes (2 CPU nodes, and up to 5 GPU nodes with one nvidia.com/gpu each
+# in conftest's `gpu_pool`, the walkthrough's node pool in the GCP fake, whose autoscaler adds them as GPU pods ask)
+# and the GKE status simulator. Playbooks run exactly as a user runs them: from the repository root, with its
 # ansible.cfg and the local inventory, each test in its own namespace (-e infgw_namespace=...).
 #
-# GPU capacity is cluster-wide (5 GPUs) and the default stack takes 3: only the module-scoped `stack` fixture
+# GPU capacity is cluster-wide (at most 5 GPUs) and the default stack takes 3: only the module-scoped `stack` fixture
 # deploys GPU models; every other test uses CPU-only models or never schedules. Do not run this module in
 # parallel with another suite that deploys the default models (molecule's default scenario does).
 from __future__ import annotations

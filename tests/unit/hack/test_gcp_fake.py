@@ -72,17 +72,17 @@ def test_routes_come_from_the_discovery_documents():
     route, params = discovery.match("container", "POST", "v1/projects/p/locations/l/clusters/c/nodePools/n:setSize")
     assert route.method_id == "container.projects.locations.clusters.nodePools.setSize"
     assert params == {"projectsId": "p", "locationsId": "l", "clustersId": "c", "nodePoolsId": "n"}
-    route, _ = discovery.match("container", "GET", "v1/projects/p/locations/l/clusters/c/nodePools/n")
+    route, _params = discovery.match("container", "GET", "v1/projects/p/locations/l/clusters/c/nodePools/n")
     assert route.method_id == "container.projects.locations.clusters.nodePools.get"
     route, params = discovery.match("compute", "POST", "compute/v1/projects/p/global/securityPolicies/sp/addRule")
     assert route.method_id == "compute.securityPolicies.addRule" and params["securityPolicy"] == "sp"
-    route, _ = discovery.match("compute", "GET", "compute/v1/projects/p/global/securityPolicies/sp")
+    route, _params = discovery.match("compute", "GET", "compute/v1/projects/p/global/securityPolicies/sp")
     assert route.method_id == "compute.securityPolicies.get"
     route, params = discovery.match("cloudresourcemanager", "POST", "v1/projects/p:getIamPolicy")
     assert route.method_id == "cloudresourcemanager.projects.getIamPolicy" and params == {"resource": "p"}
-    route, _ = discovery.match("cloudresourcemanager", "GET", "v1/projects/p")
+    route, _params = discovery.match("cloudresourcemanager", "GET", "v1/projects/p")
     assert route.method_id == "cloudresourcemanager.projects.get"
-    route, _ = discovery.match("certificatemanager", "POST", "v1/projects/p/locations/global/certificates")
+    route, _params = discovery.match("certificatemanager", "POST", "v1/projects/p/locations/global/certificates")
     assert route.method_id == "certificatemanager.projects.locations.certificates.create"
     route, allowed = discovery.match("container", "PATCH", "v1/projects/p/locations/l/clusters/c/nodePools/n")
     assert route is None and "PUT" in allowed and "GET" in allowed
@@ -123,10 +123,10 @@ def test_service_account_jwt_grant_and_self_signed_jwt(tmp_path):
               "scope": "https://www.googleapis.com/auth/cloud-platform"}
     assertion = gjwt.encode(signer, claims).decode()
     body = f"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}".encode()
-    status, _, out = client.fake.handle("POST", "/oauth2/token", {}, body)
+    status, _headers, out = client.fake.handle("POST", "/oauth2/token", {}, body)
     assert status == 200 and json.loads(out)["access_token"] == TOKEN
     forged = assertion[:-6] + ("AAAAAA" if not assertion.endswith("AAAAAA") else "BBBBBB")
-    status, _, _ = client.fake.handle("POST", "/oauth2/token", {}, body.replace(assertion.encode(), forged.encode()))
+    status, _headers, _out = client.fake.handle("POST", "/oauth2/token", {}, body.replace(assertion.encode(), forged.encode()))
     assert status == 400
     assert client.call("GET", f"{C}/nodePools", token=assertion)[0] == 200
     assert client.call("GET", f"{C}/nodePools", token=forged)[0] == 401
@@ -326,7 +326,7 @@ def test_compute_operation_error_shape(fake):
 
 def test_fault_burst_then_recovery(fake):
     fake.ok("POST", "/_fake/faults", {"method": "GET", "path_regex": "/nodePools$", "status": 429, "count": 2})
-    for _ in range(2):
+    for _attempt in range(2):
         status, out = fake.call("GET", f"{C}/nodePools")
         assert status == 429 and error(out)["status"] == "RESOURCE_EXHAUSTED"
     assert fake.call("GET", f"{C}/nodePools")[0] == 200
@@ -511,7 +511,7 @@ def test_certificate_lifecycle(fake):
     status, out = fake.call("POST", f"{base}/certificates?certificateId=gw-cert",
                             {"selfManaged": {"pemCertificate": pem, "pemPrivateKey": key}})
     assert status == 409 and error(out)["status"] == "ALREADY_EXISTS"
-    _, other_key = _pem_pair()
+    _other_cert, other_key = _pem_pair()
     status, out = fake.call("POST", f"{base}/certificates?certificateId=mismatch",
                             {"selfManaged": {"pemCertificate": pem, "pemPrivateKey": other_key}})
     assert status == 400 and "does not match" in error(out)["message"]
@@ -547,7 +547,7 @@ def test_every_response_matches_its_schema(fake):
     fake.ok("GET", f"{GLOBAL}/securityPolicies")
     fake.ok("GET", f"{REGIONAL}/subnetworks")
     fake.ok("POST", f"{CRM}:getIamPolicy", {})
-    route, _ = discovery.match("container", "GET", "v1/projects/p/locations/l/clusters/c/nodePools/n")
+    route, _params = discovery.match("container", "GET", "v1/projects/p/locations/l/clusters/c/nodePools/n")
     bad = {"name": "x", "status": "EXPLODED"}
     assert discovery.check_response("container", route, bad)
     assert not discovery.check_response("container", route, fake.ok("GET", f"{C}/nodePools/gpupool"))

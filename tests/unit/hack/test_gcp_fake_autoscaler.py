@@ -62,14 +62,14 @@ def test_one_gpu_per_node_packing_and_the_cap():
 def test_cpu_pods_share_a_new_node():
     group = Group("cpu", 0, 0, 3, {"cloud.google.com/gke-nodepool": "cpu"}, (), {"cpu": 4.0, "memory": 1e10, "pods": 110.0})
     pods = [Pending(f"u{i}", f"ns/p{i}", {"cpu": 1.5, "pods": 1.0}, {}, (), 5.0) for i in range(3)]
-    sizes, _ = plan_scale_up([group], pods, delay=1.0)
+    sizes, _events = plan_scale_up([group], pods, delay=1.0)
     assert sizes == {"cpu": 2}  # 1.5 + 1.5 on the first node, the third on a second
 
 
 def test_reasons_when_no_group_helps():
     wrong_selector = gpu_pod(1, selector={"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"})
     two_gpus = gpu_pod(2, gpus=2)
-    _, events = plan_scale_up([gpu_group()], [wrong_selector, two_gpus], delay=1.0)
+    _plan, events = plan_scale_up([gpu_group()], [wrong_selector, two_gpus], delay=1.0)
     got = {uid: msg for uid, reason, msg in events if reason == "NotTriggerScaleUp"}
     assert got == {"uid-1": "pod didn't trigger scale-up: 1 node(s) didn't match Pod's node affinity/selector",
                    "uid-2": "pod didn't trigger scale-up: 1 Insufficient nvidia.com/gpu"}
@@ -121,5 +121,5 @@ def test_node_template_of_a_pool():
     assert "kubernetes.io/hostname" not in node_labels
     n1 = {"name": "t4", "config": {"machineType": "n1-standard-8",
                                    "accelerators": [{"acceleratorType": "nvidia-tesla-t4", "acceleratorCount": "2"}]}}
-    shape, _, _, _ = template(n1)
+    shape, _labels, _taints, _zone = template(n1)
     assert (shape.accelerator, shape.accelerator_count) == ("nvidia-tesla-t4", 2)
