@@ -46,7 +46,9 @@ class LocalEnv:
         """os.environ plus what .local/env.sh exports."""
         return dict(os.environ, KUBECONFIG=self.kubeconfig, K8S_AUTH_KUBECONFIG=self.kubeconfig,
                     LOCAL_OCI_REGISTRY=self.registry, LOCAL_GIE_MANIFESTS=str(LOCAL / "gie"),
-                    PATH=f"{self.bin_dir}:{os.environ['PATH']}", **self.gcp_env)
+                    PATH=f"{self.bin_dir}:{os.environ['PATH']}",
+                    INFGW_LOCAL_TLS_CERT_FILE=str(LOCAL / "pki" / "gateway-tls.crt"),
+                    INFGW_LOCAL_TLS_KEY_FILE=str(LOCAL / "pki" / "gateway-tls.key"), **self.gcp_env)
 
     @property
     def gcp_url(self) -> str:
@@ -65,8 +67,6 @@ class LocalEnv:
             "INFGW_LOCAL_GCP_LOCATION": "us-central1",
             "INFGW_LOCAL_GCP_CLUSTER": "local-cluster",
             "INFGW_LOCAL_GCP_SERVICE_ACCOUNT_FILE": str(LOCAL / "gcp-service-account.json"),
-            "INFGW_LOCAL_TLS_CERT_FILE": str(LOCAL / "pki" / "gateway-tls.crt"),
-            "INFGW_LOCAL_TLS_KEY_FILE": str(LOCAL / "pki" / "gateway-tls.key"),
         }
 
     def gcp(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> requests.Response:
