@@ -247,11 +247,56 @@ def test_converge_whole_walkthrough(local_env, stack):
     assert hpas == {"vllm-gemma-3-1b", "vllm-gemma-3-4b"}
 
 
+APPLY_TASKS = {
+    "Apply the namespace and the Hugging Face token Secret",
+    "Apply the model server Deployments and Services",
+    "Apply the Gateway, its routes and health checks",
+    "Apply the per-model BBR HTTPRoutes (server-side apply)",
+    "Apply the GIE CRDs (server-side apply; never pruned or deleted by this role)",
+    "Apply objectives, pool HTTPRoutes and metrics credentials (server-side apply)",
+    "Apply the adapter and the HPAs (server-side apply)",
+}
+
+
+def applies_made(run) -> set[str]:
+    """The kubernetes.core.k8s apply tasks that ran (were not skipped because the plan found nothing to change)."""
+    return {name for name, result in run.results() if name in APPLY_TASKS and not result.get("skipped")}
+
+
 def test_second_run_changes_nothing(local_env, stack, tmp_path):
     run = playbook(local_env, tmp_path, "site.yml", stack.namespace)
     assert run.rc == 0, run.failures()
     print("\n[site.yml] no-op re-run: %.1fs" % run.seconds)
     assert run.stats["changed"] == 0, run.changed_tasks()
+    # the apply plans read the stack converged: not one apply module runs
+    assert applies_made(run) == set()
+
+
+def test_drift_is_found_by_the_plan_and_repaired(local_env, stack, tmp_path):
+    """Changes made by another field manager (kubectl) are applied back; a change to a field no role sets is not."""
+    ns = stack.namespace
+    local_env.kubectl("-n", ns, "label", "deployment", "vllm-gemma-3-1b", "app.kubernetes.io/part-of-")
+    local_env.kubectl("-n", ns, "patch", "secret", "hf-secret", "--type", "merge",
+                      "-p", json.dumps({"data": {"hf_api_token": "ZHJpZnQ="}}))
+    local_env.kubectl("-n", ns, "patch", "httproute", "gemma-host-based-routing", "--type", "json",
+                      "-p", json.dumps([{"op": "replace", "path": "/spec/hostnames/0", "value": "drift.example.com"}]))
+    local_env.kubectl("-n", ns, "annotate", "httproute", "bbr-gemma3-1b", "example.com/note=not ours")
+    run = playbook(local_env, tmp_path, "site.yml", ns)
+    assert run.rc == 0, run.failures()
+    assert applies_made(run) == {"Apply the namespace and the Hugging Face token Secret",
+                                 "Apply the model server Deployments and Services",
+                                 "Apply the Gateway, its routes and health checks"}
+    deployment = kget(local_env, "deployment", ns, "vllm-gemma-3-1b")
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/part-of"] == "gke-ai-inference-gateway"
+    secret = kget(local_env, "secret", ns, "hf-secret")
+    assert secret["data"]["hf_api_token"] != "ZHJpZnQ="
+    route = kget(local_env, "httproute", ns, "gemma-host-based-routing")
+    assert "drift.example.com" not in route["spec"]["hostnames"]
+    assert kget(local_env, "httproute", ns, "bbr-gemma3-1b")["metadata"]["annotations"]["example.com/note"] == "not ours"
+    again = playbook(local_env, tmp_path, "site.yml", ns)
+    assert again.rc == 0, again.failures()
+    assert again.stats["changed"] == 0, again.changed_tasks()
+    assert applies_made(again) == set()
 
 
 def test_check_diff_on_converged_stack_changes_nothing(local_env, stack, tmp_path):

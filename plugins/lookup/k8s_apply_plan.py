@@ -1,0 +1,263 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gke_ai.inference_gateway contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: k8s_apply_plan
+short_description: Which objects a server-side apply would change, from one read of the cluster
+version_added: 0.3.0
+author: gke_ai.inference_gateway contributors
+description:
+  - Reads the live counterpart of every object given and tells which of them a server-side apply by
+    O(field_manager) would change. The roles apply only those, so a re-run of a converged stack makes no apply
+    at all (each apply is a module process that imports the kubernetes client).
+  - An object counts as unchanged only when every field it sets has that value in the cluster and the field
+    manager owns exactly those fields (from C(metadata.managedFields)); anything undecidable counts as a change.
+  - Optionally lists further objects (O(select)) in the same read, for instance what a role applied earlier, to
+    prune what the data model no longer has.
+  - Read-only; safe in check mode. The data of Secrets is removed from everything it returns.
+  - Connection options are those of the M(kubernetes.core.k8s) lookup (O(kubeconfig), O(context), O(host)...),
+    with the same C(K8S_AUTH_*) environment variables.
+options:
+  _terms:
+    description: The objects to apply (one list, as C(from_yaml_all) gives it). Each needs C(apiVersion), C(kind)
+      and C(metadata.name).
+    required: true
+    type: list
+    elements: dict
+  field_manager:
+    description: The field manager of the apply.
+    required: true
+    type: str
+  namespace:
+    description: The namespace of namespaced objects that do not name one.
+    type: str
+  select:
+    description:
+      - Further lists to read, each a dict with C(api_version), C(kind), C(namespace) (optional) and
+        C(label_selector) (optional). The result's C(selected) holds one list of objects per entry, in order; a
+        kind the cluster does not serve gives an empty list. The result's C(stale) lists those of them that are
+        not among the objects given (same group, kind and name), that is, what a role applied earlier and no
+        longer wants.
+    type: list
+    elements: dict
+    default: []
+  kubeconfig:
+    description: Path to a kubeconfig file (or C(K8S_AUTH_KUBECONFIG)).
+    type: raw
+  context:
+    description: The kubeconfig context (or C(K8S_AUTH_CONTEXT)).
+    type: str
+  host:
+    description: The API server URL (or C(K8S_AUTH_HOST)).
+    type: str
+  api_key:
+    description: A bearer token (or C(K8S_AUTH_API_KEY)).
+    type: str
+  validate_certs:
+    description: Whether to verify the API server's certificate (or C(K8S_AUTH_VERIFY_SSL)).
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description: The CA bundle of the API server (or C(K8S_AUTH_SSL_CA_CERT)).
+    type: path
+    aliases: [ssl_ca_cert]
+  client_cert:
+    description: A client certificate (or C(K8S_AUTH_CERT_FILE)).
+    type: path
+    aliases: [cert_file]
+  client_key:
+    description: The client certificate's key (or C(K8S_AUTH_KEY_FILE)).
+    type: path
+    aliases: [key_file]
+notes:
+  - Returns one dict, so call it with C(lookup), not C(query).
+"""
+
+EXAMPLES = r"""
+- name: Decide what to apply
+  ansible.builtin.set_fact:
+    plan: >-
+      {{ lookup('gke_ai.inference_gateway.k8s_apply_plan', objects, field_manager='my-manager',
+                select=[{'api_version': 'apps/v1', 'kind': 'Deployment', 'namespace': 'demo',
+                         'label_selector': 'app.kubernetes.io/part-of=demo'}]) }}
+
+- name: Apply what would change
+  kubernetes.core.k8s:
+    apply: true
+    server_side_apply:
+      field_manager: my-manager
+    definition: "{{ plan.pending }}"
+  when: plan.pending | length > 0
+"""
+
+RETURN = r"""
+_raw:
+  description: The plan.
+  type: dict
+  contains:
+    pending:
+      description:
+        - The objects given whose apply would change something, in the order given.
+        - A Secret's C(data) and C(stringData) are left out, so that the plan can be shown; apply Secrets from
+          your own list.
+      type: list
+      elements: dict
+    reasons:
+      description: Why each pending object is pending, by C(Kind namespace/name); paths, never values.
+      type: dict
+    live:
+      description: The live objects of the objects given that exist (without managedFields or Secret data).
+      type: list
+      elements: dict
+    selected:
+      description: One list of live objects per O(select) entry.
+      type: list
+      elements: list
+    stale:
+      description: The objects of RV(selected) that are not among the objects given, as C(apiVersion), C(kind) and
+        C(metadata) (C(name), C(namespace)), ready for M(kubernetes.core.k8s) with C(state=absent).
+      type: list
+      elements: dict
+"""
+
+import json
+
+from ansible.errors import AnsibleError, AnsibleLookupError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._ssa import (
+    apply_pending,
+    crd_version_schema,
+    object_label,
+)
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
+except ImportError as import_error:  # pragma: no cover - reported when the lookup runs
+    get_api_client = None
+    IMPORT_ERROR = import_error
+else:
+    IMPORT_ERROR = None
+
+_CONNECTION = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert", "client_key")
+
+
+def slim(obj):
+    """What the plan returns of a live object: no ownership records, no Secret data."""
+    obj = dict(obj)
+    obj["metadata"] = {key: value for key, value in (obj.get("metadata") or {}).items() if key != "managedFields"}
+    if obj.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            obj.pop(key, None)
+    return obj
+
+
+def identity(obj):
+    """What tells two objects apart for pruning: group, kind and name (the version may differ)."""
+    meta = obj.get("metadata") or {}
+    group = (obj.get("apiVersion") or "").rpartition("/")[0]
+    return group, obj.get("kind"), meta.get("name")
+
+
+def reference(obj):
+    """The smallest object kubernetes.core.k8s deletes by."""
+    meta = obj.get("metadata") or {}
+    ref = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": {"name": meta.get("name")}}
+    if meta.get("namespace"):
+        ref["metadata"]["namespace"] = meta["namespace"]
+    return ref
+
+
+class LookupModule(LookupBase):
+
+    def run(self, terms, variables=None, **kwargs):
+        if get_api_client is None:
+            raise AnsibleLookupError("k8s_apply_plan needs the kubernetes Python client and kubernetes.core: %s"
+                                     % to_native(IMPORT_ERROR))
+        self.set_options(var_options=variables, direct=kwargs)
+        objects = terms[0] if len(terms) == 1 and isinstance(terms[0], list) else terms
+        # Ansible hands plugins tagged and lazy containers; compare plain JSON values.
+        objects = json.loads(json.dumps(list(objects), default=str))
+        for obj in objects:
+            if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind") \
+                    or not (obj.get("metadata") or {}).get("name"):
+                raise AnsibleLookupError("k8s_apply_plan: every object needs apiVersion, kind and metadata.name")
+        connection = {key: self.get_option(key) for key in _CONNECTION if self.get_option(key) is not None}
+        try:
+            client = get_api_client(**connection)
+            return [self._plan(client, objects)]
+        except AnsibleError:
+            raise
+        except Exception as error:  # one error type at the edge: the API's own message, named
+            raise AnsibleLookupError("k8s_apply_plan: %s" % to_native(error)) from error
+
+    def _resource(self, client, api_version, kind):
+        try:
+            return client.resource(kind, api_version)
+        except ResourceNotFoundError:
+            return None
+
+    def _schema(self, client, resource, schemas):
+        """The schema of a custom resource's version, from its CRD, for the server's defaults (cached per run)."""
+        if not resource.group:
+            return None  # the core group has no CRDs; built-in kinds are defaulted in the server's code
+        key = (resource.group, resource.api_version, resource.name)
+        if key not in schemas:
+            schemas[key] = None
+            crds = self._resource(client, "apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            if crds is not None:
+                try:
+                    crd = client.get(crds, name="%s.%s" % (resource.name, resource.group)).to_dict()
+                except DynamicApiError:  # a built-in kind, an aggregated API, or not readable: compare without defaults
+                    crd = None
+                if crd:
+                    schemas[key] = crd_version_schema(crd, resource.api_version)
+        return schemas[key]
+
+    def _plan(self, client, objects):
+        field_manager = self.get_option("field_manager")
+        default_namespace = self.get_option("namespace")
+        plan = {"pending": [], "reasons": {}, "live": [], "selected": [], "stale": []}
+        wanted = set(identity(obj) for obj in objects)
+        schemas = {}
+        for desired in objects:
+            resource = self._resource(client, desired["apiVersion"], desired["kind"])
+            live = None
+            if resource is not None:
+                namespace = None
+                if resource.namespaced:
+                    namespace = desired["metadata"].get("namespace") or default_namespace
+                try:
+                    live = client.get(resource, name=desired["metadata"]["name"], namespace=namespace).to_dict()
+                except NotFoundError:
+                    live = None
+            if resource is None:
+                reason = "the cluster does not serve it"
+            elif live is None:
+                reason = "does not exist"
+            else:
+                schema = self._schema(client, resource, schemas)
+                reason = apply_pending(desired, live, field_manager, schema)
+            if live:
+                plan["live"].append(slim(live))
+            if reason:
+                plan["pending"].append(slim(desired))
+                plan["reasons"][object_label(desired)] = reason
+        for query in self.get_option("select"):
+            resource = self._resource(client, query.get("api_version", "v1"), query["kind"])
+            if resource is None:
+                plan["selected"].append([])
+                continue
+            found = client.get(resource, namespace=query.get("namespace") if resource.namespaced else None,
+                               label_selector=query.get("label_selector"))
+            items = [slim(item) for item in found.to_dict().get("items") or []]
+            plan["selected"].append(items)
+            plan["stale"].extend(reference(item) for item in items if identity(item) not in wanted)
+        return plan
