@@ -111,7 +111,8 @@ _raw:
       description: Why each pending object is pending, by C(Kind namespace/name); paths, never values.
       type: dict
     live:
-      description: The live objects of the objects given that exist (without managedFields or Secret data).
+      description: The live objects of the objects given that exist, without managedFields, Secret data or the
+        C(spec) of a CustomResourceDefinition.
       type: list
       elements: dict
     selected:
@@ -131,31 +132,31 @@ from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import (
+    KubeApiError,
+    KubeClient,
+    UnsupportedConnection,
+    resolve_connection,
+)
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._ssa import (
     apply_pending,
     crd_version_schema,
     object_label,
 )
 
-try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
-except ImportError as import_error:  # pragma: no cover - reported when the lookup runs
-    get_api_client = None
-    IMPORT_ERROR = import_error
-else:
-    IMPORT_ERROR = None
-
 _CONNECTION = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert", "client_key")
+_CRDS = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 
 
-def slim(obj):
-    """What the plan returns of a live object: no ownership records, no Secret data."""
+def slim(obj, live=False):
+    """What the plan returns of an object: no ownership records, no Secret data, no live CRD schemas."""
     obj = dict(obj)
     obj["metadata"] = {key: value for key, value in (obj.get("metadata") or {}).items() if key != "managedFields"}
     if obj.get("kind") == "Secret":
         for key in ("data", "stringData"):
             obj.pop(key, None)
+    if live and obj.get("kind") == "CustomResourceDefinition":
+        obj.pop("spec", None)  # megabytes of schema; what a caller wants of a live CRD is its status
     return obj
 
 
@@ -175,12 +176,61 @@ def reference(obj):
     return ref
 
 
+class CoreClient:
+    """The reads of KubeClient through kubernetes.core's client, for connection settings KubeClient leaves out."""
+
+    def __init__(self, connection):
+        try:
+            from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+            from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+        except ImportError as error:
+            raise AnsibleLookupError("k8s_apply_plan needs the kubernetes Python client and kubernetes.core for "
+                                     "these connection settings: %s" % to_native(error))
+        self._not_found, self._not_served = NotFoundError, ResourceNotFoundError
+        self._client = get_api_client(**connection)
+        self._resources = {}
+
+    def close(self):
+        """Nothing to release: kubernetes.core keeps its client for the process."""
+
+    def resource(self, api_version, kind):
+        try:
+            found = self._client.resource(kind, api_version)
+        except self._not_served:
+            return None
+        key = (found.group, found.api_version, found.name, found.namespaced)
+        self._resources[key] = found
+        return key
+
+    def get(self, resource, name, namespace=None):
+        try:
+            return self._client.get(self._resources[resource], name=name,
+                                    namespace=namespace if resource[3] else None).to_dict()
+        except self._not_found:
+            return None
+
+    def list(self, resource, namespace=None, label_selector=None):
+        found = self._client.get(self._resources[resource], namespace=namespace if resource[3] else None,
+                                 label_selector=label_selector).to_dict()
+        kind = (found.get("kind") or "")[:-len("List")]
+        items = found.get("items") or []
+        for item in items:
+            item.setdefault("apiVersion", found.get("apiVersion"))
+            item.setdefault("kind", kind)
+        return items
+
+
+def open_client(connection):
+    """The standard-library client when it understands the connection settings, else kubernetes.core's."""
+    try:
+        return KubeClient(resolve_connection(**connection))
+    except UnsupportedConnection:
+        return CoreClient(connection)
+
+
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
-        if get_api_client is None:
-            raise AnsibleLookupError("k8s_apply_plan needs the kubernetes Python client and kubernetes.core: %s"
-                                     % to_native(IMPORT_ERROR))
         self.set_options(var_options=variables, direct=kwargs)
         objects = terms[0] if len(terms) == 1 and isinstance(terms[0], list) else terms
         # Ansible hands plugins tagged and lazy containers; compare plain JSON values.
@@ -191,35 +241,33 @@ class LookupModule(LookupBase):
                 raise AnsibleLookupError("k8s_apply_plan: every object needs apiVersion, kind and metadata.name")
         connection = {key: self.get_option(key) for key in _CONNECTION if self.get_option(key) is not None}
         try:
-            client = get_api_client(**connection)
-            return [self._plan(client, objects)]
+            client = open_client(connection)
+            try:
+                return [self._plan(client, objects)]
+            finally:
+                client.close()
         except AnsibleError:
             raise
         except Exception as error:  # one error type at the edge: the API's own message, named
             raise AnsibleLookupError("k8s_apply_plan: %s" % to_native(error)) from error
 
-    def _resource(self, client, api_version, kind):
-        try:
-            return client.resource(kind, api_version)
-        except ResourceNotFoundError:
-            return None
-
-    def _schema(self, client, resource, schemas):
+    @staticmethod
+    def _schema(client, resource, schemas):
         """The schema of a custom resource's version, from its CRD, for the server's defaults (cached per run)."""
-        if not resource.group:
+        group, version, plural, _namespaced = resource
+        if not group:
             return None  # the core group has no CRDs; built-in kinds are defaulted in the server's code
-        key = (resource.group, resource.api_version, resource.name)
-        if key not in schemas:
-            schemas[key] = None
-            crds = self._resource(client, "apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        if resource not in schemas:
+            schemas[resource] = None
+            crds = client.resource(*_CRDS)
             if crds is not None:
                 try:
-                    crd = client.get(crds, name="%s.%s" % (resource.name, resource.group)).to_dict()
-                except DynamicApiError:  # a built-in kind, an aggregated API, or not readable: compare without defaults
+                    crd = client.get(crds, "%s.%s" % (plural, group))
+                except KubeApiError:  # not readable (RBAC): compare without defaults
                     crd = None
-                if crd:
-                    schemas[key] = crd_version_schema(crd, resource.api_version)
-        return schemas[key]
+                if crd:  # None for a built-in kind or an aggregated API
+                    schemas[resource] = crd_version_schema(crd, version)
+        return schemas[resource]
 
     def _plan(self, client, objects):
         field_manager = self.get_option("field_manager")
@@ -228,36 +276,25 @@ class LookupModule(LookupBase):
         wanted = set(identity(obj) for obj in objects)
         schemas = {}
         for desired in objects:
-            resource = self._resource(client, desired["apiVersion"], desired["kind"])
+            resource = client.resource(desired["apiVersion"], desired["kind"])
             live = None
-            if resource is not None:
-                namespace = None
-                if resource.namespaced:
-                    namespace = desired["metadata"].get("namespace") or default_namespace
-                try:
-                    live = client.get(resource, name=desired["metadata"]["name"], namespace=namespace).to_dict()
-                except NotFoundError:
-                    live = None
             if resource is None:
                 reason = "the cluster does not serve it"
-            elif live is None:
-                reason = "does not exist"
             else:
-                schema = self._schema(client, resource, schemas)
-                reason = apply_pending(desired, live, field_manager, schema)
-            if live:
-                plan["live"].append(slim(live))
+                live = client.get(resource, desired["metadata"]["name"],
+                                  desired["metadata"].get("namespace") or default_namespace)
+                if live is None:
+                    reason = "does not exist"
+                else:
+                    reason = apply_pending(desired, live, field_manager, self._schema(client, resource, schemas))
+                    plan["live"].append(slim(live, live=True))
             if reason:
                 plan["pending"].append(slim(desired))
                 plan["reasons"][object_label(desired)] = reason
         for query in self.get_option("select"):
-            resource = self._resource(client, query.get("api_version", "v1"), query["kind"])
-            if resource is None:
-                plan["selected"].append([])
-                continue
-            found = client.get(resource, namespace=query.get("namespace") if resource.namespaced else None,
-                               label_selector=query.get("label_selector"))
-            items = [slim(item) for item in found.to_dict().get("items") or []]
+            resource = client.resource(query.get("api_version", "v1"), query["kind"])
+            items = [] if resource is None else [
+                slim(item) for item in client.list(resource, query.get("namespace"), query.get("label_selector"))]
             plan["selected"].append(items)
             plan["stale"].extend(reference(item) for item in items if identity(item) not in wanted)
         return plan
