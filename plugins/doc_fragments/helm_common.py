@@ -29,7 +29,8 @@ options:
     aliases: [ kube_context ]
   cache_dir:
     description:
-      - Directory of the local chart cache (chart archives by digest and the tag to digest index).
+      - Directory of the local chart cache (chart archives by digest, the tag to digest index, helm's version,
+        and hashes of the values helm computed from values files and set values).
       - Defaults to C(${XDG_CACHE_HOME:-~/.cache}/gke-ai-infgw/charts) on the host that runs the module.
     type: path
 """

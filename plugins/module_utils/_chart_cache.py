@@ -13,10 +13,14 @@ Layout of the cache directory (default `${XDG_CACHE_HOME:-~/.cache}/gke-ai-infgw
                           "tags":   {"host/path/name:tag": "sha256:<hex>"},
                           "charts": {"sha256:<hex>": {"name", "version", "app_version",
                                                        "archive_sha256", "file"}}}
+                          "helm_versions": {"<binary path:size:mtime>": "3.22.0"},
+                          "values_probes": {"sha256:<inputs>": "sha256:<computed values>"}}
     index.lock           flock(2) lock taken while index.json is rewritten
 
 `archive_sha256` is the sha256 of the .tgz (the OCI layer digest); a cached archive is
-only used when it still hashes to it. The tag index is what lets a re-run with only a
+only used for an install when it still hashes to it. `values_probes` remembers, by hash only (values
+may be secret), what helm computed from a task's values, values files and --set flags, so a no-op
+run does not start `helm template` to find out again. The tag index is what lets a re-run with only a
 version (tag) skip the registry: a tag, once resolved, is assumed not to move (the
 module's refresh_tag option re-resolves it).
 """
@@ -50,6 +54,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._helm imp
 )
 
 INDEX_VERSION = 1
+MAX_VALUES_PROBES = 256
 
 
 def default_cache_dir(environ=None):
@@ -152,15 +157,15 @@ class ChartCache:
         info = self.index["charts"].get(digest)
         return dict(info) if isinstance(info, dict) else None
 
-    def archive_path(self, digest):
-        """Path of the cached archive of `digest` when it is present and intact, else None."""
+    def archive_path(self, digest, verify=True):
+        """Path of the cached archive of `digest` when it is present (and, with `verify`, intact), else None."""
         info = self.chart_info(digest)
         if not info:
             return None
         path = os.path.join(self.directory, archive_name(digest))
         if not os.path.isfile(path):
             return None
-        if info.get("archive_sha256") and file_sha256(path) != info["archive_sha256"]:
+        if verify and info.get("archive_sha256") and file_sha256(path) != info["archive_sha256"]:
             return None
         return path
 
@@ -200,6 +205,26 @@ class ChartCache:
             versions[binary_key] = version
             for stale in list(versions)[:-8]:  # an upgraded helm gets a new key: keep the recent few
                 del versions[stale]
+
+        self._update_index(mutate)
+
+    def values_probe(self, key):
+        """Digest of the values helm computed for the inputs `key` (see _helm.values_probe_key), or None."""
+        probes = self.index.get("values_probes") if key else None
+        return probes.get(key) if isinstance(probes, dict) else None
+
+    def record_values_probe(self, key, digest):
+        if not key or self.values_probe(key) == digest:
+            return
+
+        def mutate(data):
+            probes = data.get("values_probes")
+            if not isinstance(probes, dict):
+                probes = data["values_probes"] = {}
+            probes.pop(key, None)
+            probes[key] = digest
+            for stale in list(probes)[:-MAX_VALUES_PROBES]:  # oldest first (insertion order)
+                del probes[stale]
 
         self._update_index(mutate)
 

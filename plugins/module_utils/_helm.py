@@ -15,10 +15,12 @@ turns that into `fail_json` at its edge.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
 import shlex
+import subprocess
 
 try:
     import yaml
@@ -389,9 +391,18 @@ def parse_release_json(text):
     )
 
 
-# `helm status -o json` drops the chart and the values, so the release is read with
-# `helm get all --template` (plain Go text/template, no sprig: strings are printed with %q)
-# plus `helm get values -o json`.
+# `helm status -o json` drops the chart and the values, so the release is read with one
+# `helm get all --template` (plain Go text/template, no sprig and so no toJson: strings are printed
+# with %q). The user-supplied values (.Release.Config, what `helm get values` prints) come last, written
+# by a recursive template as one token per line (see parse_config_lines), so a release is one process.
+CONFIG_MARKER = "config\t-"
+CONFIG_TEMPLATE = (
+    '{{define "infgw.v"}}{{$t := printf "%T" .}}'
+    '{{if eq $t "map[string]interface {}"}}{\n{{range $k, $v := .}}{{printf "%q" $k}}\n{{template "infgw.v" $v}}'
+    '{{end}}}\n'
+    '{{else if eq $t "[]interface {}"}}[\n{{range .}}{{template "infgw.v" .}}{{end}}]\n'
+    '{{else}}{{$t}} {{printf "%q" (print .)}}\n{{end}}{{end}}'
+)
 RELEASE_TEMPLATE = "".join(
     "%s\t{{printf \"%%q\" %s}}\n" % (key, expr) for key, expr in (
         ("name", ".Release.Name"),
@@ -405,7 +416,7 @@ RELEASE_TEMPLATE = "".join(
         ("app_version", ".Release.Chart.Metadata.AppVersion"),
         ("manifest", ".Release.Manifest"),
     )
-)
+) + CONFIG_MARKER + "\n" + CONFIG_TEMPLATE + '{{template "infgw.v" .Release.Config}}'
 
 _GO_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34, "'": 39}
 
@@ -445,10 +456,95 @@ def go_unquote(text):
     return out.decode("utf-8", "replace")
 
 
+def _go_float(quoted):
+    """A float64 as `helm get values -o json` would print it: Go's JSON encoder writes integral values below
+    1e21 without a fraction or exponent, so Python's JSON reader makes them ints."""
+    value = float(go_unquote(quoted))
+    if value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value
+
+
+_CONFIG_SCALARS = {
+    "string": go_unquote,
+    "bool": lambda q: go_unquote(q) == "true",
+    "float64": _go_float,
+    "float32": _go_float,
+    "int": lambda q: int(go_unquote(q)),
+    "int64": lambda q: int(go_unquote(q)),
+    "int32": lambda q: int(go_unquote(q)),
+    "uint64": lambda q: int(go_unquote(q)),
+    "<nil>": lambda q: None,
+}
+
+
+class _UnknownConfig(Exception):
+    """The config block holds a type the parser does not know: read the values with `helm get values`."""
+
+
+def parse_config_lines(lines):
+    """The token lines CONFIG_TEMPLATE prints -> the values tree, or None when they cannot be read
+    (then `helm get values -o json` is asked instead).
+
+    A map is `{`, then per key (sorted) a `"key"` line and its value, then `}`; a list is `[`, its
+    items, `]`; a scalar is `<Go type> "<printed value, %q>"`. Numbers of a release's values are
+    float64 (helm stores releases as JSON); they come out as `helm get values -o json` reads in Python.
+    """
+    pos = [0]
+
+    def value():
+        if pos[0] >= len(lines):
+            raise _UnknownConfig("truncated")
+        line = lines[pos[0]]
+        pos[0] += 1
+        if line == "{":
+            out = {}
+            while True:
+                if pos[0] >= len(lines):
+                    raise _UnknownConfig("truncated map")
+                key_line = lines[pos[0]]
+                pos[0] += 1
+                if key_line == "}":
+                    return out
+                if not key_line.startswith('"'):
+                    raise _UnknownConfig("bad key")
+                out[go_unquote(key_line)] = value()
+        if line == "[":
+            out = []
+            while True:
+                if pos[0] >= len(lines):
+                    raise _UnknownConfig("truncated list")
+                if lines[pos[0]] == "]":
+                    pos[0] += 1
+                    return out
+                out.append(value())
+        go_type, sep, quoted = line.partition(" ")
+        if not sep or go_type not in _CONFIG_SCALARS:
+            raise _UnknownConfig(go_type)
+        return _CONFIG_SCALARS[go_type](quoted)
+
+    try:
+        tree = value()
+        if pos[0] != len(lines) or not isinstance(tree, dict):
+            return None
+        return tree
+    except (_UnknownConfig, HelmError, ValueError):
+        return None
+
+
 def parse_release_template(text):
-    """Output of `helm get all --template RELEASE_TEMPLATE` -> ReleaseInfo (without config)."""
+    """Output of `helm get all --template RELEASE_TEMPLATE` -> ReleaseInfo.
+
+    `config` (the user-supplied values) is None when the output has no config block the parser can
+    read (a template without it, or a value type it does not know); the caller then asks helm.
+    """
     fields = {}
-    for line in (text or "").splitlines():
+    lines = (text or "").splitlines()
+    config = None
+    for i, line in enumerate(lines):
+        if line == CONFIG_MARKER:
+            config = parse_config_lines([x for x in lines[i + 1:] if x])
+            break
         key, sep, value = line.partition("\t")
         if sep and key in ReleaseInfo.__slots__:
             fields[key] = go_unquote(value)
@@ -461,6 +557,7 @@ def parse_release_template(text):
         raise HelmError("helm get all printed a bad revision %r" % fields["revision"], kind="parse")
     fields.setdefault("manifest", "")
     fields["app_version"] = fields.get("app_version") or None
+    fields["config"] = config
     return ReleaseInfo(**fields)
 
 
@@ -614,6 +711,40 @@ def set_values_args(set_values):
             raise HelmError("set_values entries must look like key=value, got %r" % (value,), kind="invalid_argument")
         args.extend([SET_VALUE_FLAGS[value_type], value])
     return args
+
+
+def _canonical(data):
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def values_digest(values):
+    """sha256 of the canonical form of a values tree (what the probe cache stores, never the values)."""
+    return "sha256:" + hashlib.sha256(_canonical(normalize_values(values or {})).encode("utf-8")).hexdigest()
+
+
+def values_probe_key(helm_version, values, values_files, set_args):
+    """Key of the values probe cache: everything `helm template` of the probe chart depends on, files
+    by content. None when a file cannot be read (helm then reports the problem itself)."""
+    try:
+        files = [_file_sha256(path) for path in values_files or ()]
+        sets = []
+        for i, arg in enumerate(set_args):
+            sets.append(arg)
+            if i and set_args[i - 1] == "--set-file":
+                _key, _sep, path = arg.partition("=")
+                sets.append(_file_sha256(path))
+    except (OSError, TypeError):
+        return None
+    material = {"helm": format_version(helm_version), "values": values or {}, "files": files, "sets": sets}
+    return "sha256:" + hashlib.sha256(_canonical(material).encode("utf-8")).hexdigest()
 
 
 def set_values_features(set_values):
@@ -922,6 +1053,22 @@ def credentials_from(username, password, token):
 # running helm
 
 
+def run_process(argv, data=None):
+    """Run `argv` -> (rc, stdout, stderr) as text.
+
+    The module's helm runner instead of AnsibleModule.run_command: that one may call fail_json (and
+    so exit) from a worker thread, forks with a preexec_fn (unsafe with threads) and expands `$VAR`
+    and `~` in arguments, which would rewrite `--set` values and Go template variables.
+    """
+    try:
+        proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=None if data is not None else subprocess.DEVNULL, check=False)
+    except OSError as e:
+        raise HelmError("Could not run %s: %s" % (argv[0], e), kind="helm_missing",
+                        command=format_command(argv))
+    return (proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
 class Helm:
     """Runs helm through `run_command(argv, data=None) -> (rc, stdout, stderr)` and records
     every command (they never contain secrets) for the module's `commands` result."""
@@ -952,8 +1099,9 @@ class Helm:
         argv = [self.binary, "version", "--template", "{{.Version}}"]
         try:
             rc, out, err = self._run(argv, data=None)
-        except OSError as e:
-            raise HelmError("Could not run helm at %s: %s" % (self.binary, e), kind="helm_missing")
+        except (OSError, HelmError) as e:
+            raise HelmError("Could not run helm at %s: %s" % (self.binary, getattr(e, "msg", e)),
+                            kind="helm_missing")
         self.commands.append(format_command(argv))
         if rc != 0:
             raise HelmError("`%s version` failed (rc=%s): %s" % (self.binary, rc, (err or out).strip()),
@@ -972,7 +1120,8 @@ class Helm:
 
     def get_release(self, release, namespace):
         """-> ReleaseInfo of the newest revision (any status) with its user-supplied values,
-        or None when there is no release. Two cluster reads: `get all --template`, `get values`."""
+        or None when there is no release. One helm process (`get all --template`, values included);
+        `get values` only when the template's values could not be read."""
         argv = get_release_command(self.binary, self.g, release, namespace)
         self.commands.append(format_command(argv))
         rc, out, err = self._run(argv, data=None)
@@ -981,9 +1130,10 @@ class Helm:
                 return None
             raise helm_error_from_result(argv, rc, out, err, action="helm get all")
         info = parse_release_template(out)
-        _rc, out, _err = self.run(get_values_command(self.binary, self.g, release, namespace),
-                                  action="helm get values")
-        info.config = parse_values_json(out)
+        if info.config is None:
+            _rc, out, _err = self.run(get_values_command(self.binary, self.g, release, namespace),
+                                      action="helm get values")
+            info.config = parse_values_json(out)
         return info
 
     def history(self, release, namespace):

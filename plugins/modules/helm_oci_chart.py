@@ -30,6 +30,13 @@ description:
   - B(Mirroring.) O(state=mirrored) copies the chart, byte for byte and so with the same digest, to another registry
     (O(mirror_to)), for example a private Artifact Registry repository reachable from a private cluster. It is
     idempotent and verifies the digest of the copy.
+  - B(Several releases in one task.) With O(releases) the module handles a list of releases (for example one
+    release of a chart per model) in one module process, at most O(max_parallel) at the same time. A no-op
+    then costs one module run and one C(helm) process per release, instead of a module run per release.
+  - B(One helm process per release on a no-op.) The deployed revision, its chart and its user-supplied values are
+    read with one C(helm get all). With O(values_files) or O(set_values), what helm computes from them is
+    remembered (as a hash) in the local cache, so a re-run with the same inputs does not start C(helm template)
+    again to compare.
   - Every helm command the module ran is returned (RV(commands)); none of them carries a credential.
 options:
   chart_ref:
@@ -65,8 +72,100 @@ options:
   release_namespace:
     description:
       - Namespace of the release. Required unless O(state=mirrored).
+      - With O(releases), the namespace of the entries that do not set their own.
     type: str
     aliases: [ namespace ]
+  releases:
+    description:
+      - Several releases handled by this one task, each exactly as a task with the same options would handle it
+        (idempotency, check mode, C(--diff), recovery), at most O(max_parallel) at the same time.
+      - Each entry needs O(releases[].release_name). Every other option of an entry is optional; an option
+        an entry does not set comes from the option of the same name at the top level of the task, so shared
+        settings such as O(chart_ref), O(version) and O(release_namespace) are written once.
+      - O(releases[].values), O(releases[].values_files) and O(releases[].set_values) of an entry replace the
+        top-level ones; they are not merged.
+      - Registry credentials, O(plain_http), O(binary_path), O(kubeconfig), O(context) and O(cache_dir) are
+        shared by all entries and set at the top level only. Releases of one chart resolve and pull it once.
+      - A release that fails does not stop the others. The task fails after all of them are done, with a
+        message naming each failed release, and RV(releases) holds the results of all of them.
+      - Mutually exclusive with O(release_name). Not with O(state=mirrored). An empty list does nothing.
+    type: list
+    elements: dict
+    suboptions:
+      release_name:
+        description: Name of the helm release.
+        type: str
+        required: true
+        aliases: [ name ]
+      release_namespace:
+        description: Namespace of the release (default O(release_namespace)).
+        type: str
+        aliases: [ namespace ]
+      chart_ref:
+        description: The chart (default O(chart_ref)).
+        type: str
+      version:
+        description: Chart version (default O(version)).
+        type: str
+        aliases: [ chart_version ]
+      digest:
+        description: Manifest digest the chart must have (default O(digest)).
+        type: str
+      refresh_tag:
+        description: See O(refresh_tag) (the default).
+        type: bool
+      state:
+        description: V(present) or V(absent) (default O(state)).
+        type: str
+        choices: [ present, absent ]
+      create_namespace:
+        description: See O(create_namespace) (the default).
+        type: bool
+      values:
+        description: Values of this release, instead of O(values).
+        type: dict
+      values_files:
+        description: Values files of this release, instead of O(values_files).
+        type: list
+        elements: path
+      set_values:
+        description: Individual values of this release, instead of O(set_values).
+        type: list
+        elements: dict
+        suboptions:
+          value:
+            description: A C(key=value) assignment, see O(set_values[].value).
+            type: str
+            required: true
+          value_type:
+            description: See O(set_values[].value_type).
+            type: str
+            choices: [ raw, string, json, file, literal ]
+            default: raw
+      wait:
+        description: See O(wait) (the default).
+        type: bool
+      wait_for_jobs:
+        description: See O(wait_for_jobs) (the default).
+        type: bool
+      timeout:
+        description: See O(timeout) (the default).
+        type: str
+      atomic:
+        description: See O(atomic) (the default).
+        type: bool
+      skip_crds:
+        description: See O(skip_crds) (the default).
+        type: bool
+      recover_pending:
+        description: See O(recover_pending) (the default).
+        type: bool
+  max_parallel:
+    description:
+      - With O(releases), how many releases are installed, upgraded or read at the same time (threads of the
+        one module process, each running its own helm commands). V(1) handles them one after the other.
+    type: int
+    default: 4
   create_namespace:
     description:
       - Create O(release_namespace) when it does not exist (C(--create-namespace)).
@@ -271,6 +370,23 @@ EXAMPLES = r"""
     release_name: vllm-llama3-8b-instruct
     release_namespace: default
 
+- name: One release of the chart per model, in one task (releases run in parallel; a no-op is one module run)
+  gke_ai.inference_gateway.helm_oci_chart:
+    chart_ref: oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool
+    version: v1.1.0
+    release_namespace: default
+    values:
+      provider:
+        name: gke
+    releases:
+      - release_name: vllm-gemma-3-1b
+        set_values:
+          - value: inferencePool.modelServers.matchLabels.app=vllm-gemma-3-1b
+      - release_name: vllm-gemma-3-4b
+        set_values:
+          - value: inferencePool.modelServers.matchLabels.app=vllm-gemma-3-4b
+  register: pools
+
 - name: Uninstall
   gke_ai.inference_gateway.helm_oci_chart:
     release_name: app
@@ -284,17 +400,17 @@ status:
   description:
     - Status of the release after the task (C(deployed), C(failed), ...), C(absent) when there is none.
     - In check mode, the status before the task.
-  returned: unless O(state=mirrored)
+  returned: unless O(state=mirrored) or O(releases)
   type: str
   sample: deployed
 revision:
   description: Revision of the release after the task (before it, in check mode); null when absent.
-  returned: unless O(state=mirrored)
+  returned: unless O(state=mirrored) or O(releases)
   type: int
   sample: 3
 release:
   description: The release after the task (before it, in check mode); empty when absent.
-  returned: unless O(state=mirrored)
+  returned: unless O(state=mirrored) or O(releases)
   type: dict
   contains:
     name:
@@ -339,7 +455,7 @@ release:
       sample: {provider: {name: gke}}
 chart:
   description: The chart the task asked for.
-  returned: always
+  returned: unless O(releases)
   type: dict
   contains:
     ref:
@@ -389,13 +505,39 @@ registry_contacted:
   returned: always
   type: bool
   sample: false
+releases:
+  description:
+    - With O(releases), one result per entry, in the same order. Each has the keys a single-release run of
+      that entry returns (C(changed), RV(status), RV(revision), RV(release), RV(chart), RV(resources),
+      RV(plan), RV(recovered), RV(registry_contacted), RV(commands), and C(diff) in diff mode) plus
+      C(release_name) and C(release_namespace).
+    - A release that failed has C(failed=true), C(msg) and C(error_kind) (and C(command), C(rc), C(stdout),
+      C(stderr) when a helm command failed) instead.
+  returned: when O(releases) is used
+  type: list
+  elements: dict
+  sample:
+    - release_name: vllm-gemma-3-1b
+      release_namespace: default
+      changed: false
+      status: deployed
+      revision: 1
+      plan: {action: none, reasons: []}
+      registry_contacted: false
+      commands: ["helm get all vllm-gemma-3-1b --namespace default --template '<release template>'"]
+failed_releases:
+  description: With O(releases), the names of the releases that failed.
+  returned: when a release of O(releases) failed
+  type: list
+  elements: str
+  sample: [vllm-gemma-3-4b]
 resources:
   description:
     - The Kubernetes objects the release manages, from its manifest (hooks excluded).
     - C(namespace) is the release namespace for objects that do not set one, and null for well-known
       cluster-scoped kinds.
     - In check mode with diff, the objects the upgrade would render; otherwise the deployed ones.
-  returned: unless O(state=mirrored)
+  returned: unless O(state=mirrored) or O(releases)
   type: list
   elements: dict
   sample:
@@ -403,7 +545,7 @@ resources:
     - {api_version: apps/v1, kind: Deployment, namespace: default, name: vllm-llama3-8b-instruct-epp}
 plan:
   description: What the module decided and why.
-  returned: unless O(state=mirrored)
+  returned: unless O(state=mirrored) or O(releases)
   type: dict
   contains:
     action:
@@ -467,18 +609,23 @@ mirror:
   sample: {source: "oci://a/x/c:1.0.0@sha256:0123...", target: "oci://b/y/c:1.0.0@sha256:0123...",
            digest: "sha256:0123...", copied_blobs: 2, mounted_blobs: 0, existing_blobs: 0}
 commands:
-  description: The helm commands run, in order (none contains a credential).
+  description:
+    - The helm commands run, in order (none contains a credential).
+    - With O(releases), those of every release, release after release (they ran interleaved).
   returned: always
   type: list
   elements: str
   sample:
     - helm version --template '{{.Version}}'
-    - helm status app --namespace apps --output json
+    - helm get all app --namespace apps --template '<release template>'
 """
 
 import json
 import os
 import tempfile
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
@@ -497,6 +644,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._helm imp
     HelmGlobals,
     credentials_from,
     encode_description,
+    check_helm_version,
     normalize_timeout,
     normalize_values,
     parse_chart_ref,
@@ -506,10 +654,13 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._helm imp
     plan_release,
     registry_auth_config,
     resolve_recorded_digest,
+    run_process,
     set_values_args,
     set_values_features,
     split_mirror_target,
+    values_digest,
     values_files_args,
+    values_probe_key,
     write_probe_chart,
 )
 
@@ -517,6 +668,53 @@ try:
     import yaml
 except ImportError:  # pragma: no cover
     pass
+
+
+def _set_values_spec(default):
+    spec = dict(type="list", elements="dict", options=dict(
+        value=dict(type="str", required=True),
+        value_type=dict(type="str", default="raw", choices=["raw", "string", "json", "file", "literal"]),
+    ))
+    if default is not None:
+        spec["default"] = default
+    return spec
+
+
+# The options an entry of `releases` may set; those it leaves out come from the top level.
+RELEASE_OPTIONS = (
+    "release_name", "release_namespace", "chart_ref", "version", "digest", "refresh_tag", "state",
+    "create_namespace", "values", "values_files", "set_values", "wait", "wait_for_jobs", "timeout", "atomic",
+    "skip_crds", "recover_pending",
+)
+
+SINGLE_REQUIRED_IF = [
+    ("state", "present", ("chart_ref", "release_name", "release_namespace")),
+    ("state", "absent", ("release_name", "release_namespace")),
+    ("state", "mirrored", ("chart_ref", "mirror_to")),
+]
+
+
+def release_entry_spec():
+    """Suboptions of `releases`: no defaults, so that an unset option can fall back to the top level."""
+    return dict(
+        release_name=dict(type="str", required=True, aliases=["name"]),
+        release_namespace=dict(type="str", aliases=["namespace"]),
+        chart_ref=dict(type="str"),
+        version=dict(type="str", aliases=["chart_version"]),
+        digest=dict(type="str"),
+        refresh_tag=dict(type="bool"),
+        state=dict(type="str", choices=["present", "absent"]),
+        create_namespace=dict(type="bool"),
+        values=dict(type="dict"),
+        values_files=dict(type="list", elements="path"),
+        set_values=_set_values_spec(None),
+        wait=dict(type="bool"),
+        wait_for_jobs=dict(type="bool"),
+        timeout=dict(type="str"),
+        atomic=dict(type="bool"),
+        skip_crds=dict(type="bool"),
+        recover_pending=dict(type="bool"),
+    )
 
 
 def argument_spec():
@@ -527,13 +725,12 @@ def argument_spec():
         refresh_tag=dict(type="bool", default=False),
         release_name=dict(type="str", aliases=["name"]),
         release_namespace=dict(type="str", aliases=["namespace"]),
+        releases=dict(type="list", elements="dict", options=release_entry_spec()),
+        max_parallel=dict(type="int", default=4),
         create_namespace=dict(type="bool", default=False),
         values=dict(type="dict", default={}),
         values_files=dict(type="list", elements="path", default=[]),
-        set_values=dict(type="list", elements="dict", default=[], options=dict(
-            value=dict(type="str", required=True),
-            value_type=dict(type="str", default="raw", choices=["raw", "string", "json", "file", "literal"]),
-        )),
+        set_values=_set_values_spec([]),
         state=dict(type="str", default="present", choices=["present", "absent", "mirrored"]),
         wait=dict(type="bool", default=False),
         wait_for_jobs=dict(type="bool", default=False),
@@ -565,54 +762,120 @@ def _yaml(data):
     return yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
 
 
-class HelmOciChart:
+class Shared:
+    """What the releases of one module run share: the module, the chart cache, helm's binary and version
+    (found once), the registry credentials file, and a lock per chart so that releases of one chart
+    resolve and pull it once between them."""
+
     def __init__(self, module):
         self.module = module
         self.p = module.params
-        self.check_mode = module.check_mode
         self.cache = ChartCache(self.p["cache_dir"] or default_cache_dir())
+        self.lock = threading.RLock()
+        self.binary = None
+        self.version = None
+        self.commands = []
+        self._chart_locks = {}
+        self._tmp = None
+        self._registry_hosts = set()
+        self._registry_config = None
+
+    def tmpdir(self, prefix="helm_oci_chart-"):
+        """A private scratch directory in the module's temporary directory (removed when the module exits)."""
+        with self.lock:  # AnsibleModule creates its directory on first use; the threads must not race for it
+            root = self.module.tmpdir
+        return tempfile.mkdtemp(prefix=prefix, dir=root)
+
+    def run_command(self, argv, data=None):
+        return run_process(argv, data=data)
+
+    def start_helm(self):
+        """Find the helm binary and its version (remembered in the cache), once."""
+        with self.lock:
+            if self.version is not None:
+                return
+            binary = self.p["binary_path"] or self.module.get_bin_path("helm")
+            if not binary:
+                raise HelmError("helm was not found in PATH", kind="helm_missing",
+                                hint="Install helm >= 3.8.0 or set binary_path")
+            if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
+                raise HelmError("binary_path %s is not an executable file" % binary, kind="helm_missing")
+            bootstrap = Helm(binary, self.run_command)
+            try:
+                bootstrap.detect_version((), cache=self.cache)
+            finally:
+                self.commands.extend(bootstrap.commands)
+            self.binary, self.version = binary, bootstrap.version
+
+    def new_helm(self, features=()):
+        """A Helm of its own for one release (its commands are that release's), version already known."""
+        self.start_helm()
+        check_helm_version(self.version, self.binary, features)
+        helm = Helm(self.binary, self.run_command, HelmGlobals(self.p["kubeconfig"], self.p["context"]))
+        helm.version = self.version
+        return helm
+
+    def chart_lock(self, key):
+        with self.lock:
+            return self._chart_locks.setdefault(key, threading.Lock())
+
+    def registry_config(self, host):
+        """Path of a private registry config file with the credentials (if any) for `host`, or None.
+
+        Written when first needed; one file for every registry the run talks to, replaced atomically
+        when a release needs another host."""
+        creds = credentials_from(self.p["registry_username"], self.p["registry_password"], self.p["registry_token"])
+        if not creds:
+            return None
+        with self.lock:
+            if host not in self._registry_hosts:
+                self._registry_hosts.add(host)
+                if self._tmp is None:
+                    self._tmp = self.tmpdir()
+                path = os.path.join(self._tmp, "registry-config.json")
+                fd, scratch = tempfile.mkstemp(dir=self._tmp, prefix=".registry-config-")
+                os.fchmod(fd, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    json.dump(registry_auth_config({h: creds for h in sorted(self._registry_hosts)}), f)
+                os.replace(scratch, path)
+                self._registry_config = path
+            return self._registry_config
+
+
+class HelmOciChart:
+    """One release (or one mirroring): `params` are the module's, or an entry of `releases` merged over them."""
+
+    def __init__(self, module, params=None, shared=None):
+        self.module = module
+        self.p = module.params if params is None else params
+        self.shared = shared or Shared(module)
+        self.check_mode = module.check_mode
+        self.diff_mode = module._diff
+        self.cache = self.shared.cache
         self.registry_contacted = False
         self.helm = None
+        self.ref = None
         self._tmp = None
-        self._registry_config = None
         self._history = None
+        self._values_args = None
 
     # -- plumbing -----------------------------------------------------------------------
 
     @property
     def tmp(self):
         if self._tmp is None:
-            self._tmp = tempfile.mkdtemp(prefix="helm_oci_chart-", dir=self.module.tmpdir)
+            self._tmp = self.shared.tmpdir()
         return self._tmp
 
-    def _run_command(self, argv, data=None):
-        return self.module.run_command(argv, data=data, binary_data=data is not None)
-
     def start_helm(self):
-        binary = self.p["binary_path"] or self.module.get_bin_path("helm")
-        if not binary:
-            raise HelmError("helm was not found in PATH", kind="helm_missing",
-                            hint="Install helm >= 3.8.0 or set binary_path")
-        if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
-            raise HelmError("binary_path %s is not an executable file" % binary, kind="helm_missing")
-        self.helm = Helm(binary, self._run_command, HelmGlobals(self.p["kubeconfig"], self.p["context"]))
-        self.helm.detect_version(set_values_features(self.p["set_values"]), cache=self.cache)
+        self.helm = self.shared.new_helm(set_values_features(self.p["set_values"]))
         return self.helm
 
     def registry_config(self):
-        """Write the credentials (if any) to a private registry config file, once, when first needed."""
-        if self._registry_config is None:
-            creds = credentials_from(self.p["registry_username"], self.p["registry_password"],
-                                     self.p["registry_token"])
-            self._registry_config = ""
-            if creds:
-                path = os.path.join(self.tmp, "registry-config.json")
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    json.dump(registry_auth_config({self.ref.registry: creds}), f)
-                self._registry_config = path
-            self.helm.g.registry_config = self._registry_config or None
-        return self._registry_config
+        """The credentials (if any) for the chart's registry, in a private registry config file."""
+        path = self.shared.registry_config(self.ref.registry)
+        self.helm.g.registry_config = path
+        return path
 
     # -- chart resolution ---------------------------------------------------------------
 
@@ -643,7 +906,12 @@ class HelmOciChart:
         return ref, digest
 
     def resolve_chart(self, ref, release):
-        """-> dict(name, version, app_version, digest, digest_source, pulled), pulling only when needed."""
+        """-> dict(name, version, app_version, digest, digest_source, pulled), pulling only when needed.
+        Releases of the same chart in one run take turns, so the first pulls and the others find it cached."""
+        with self.shared.chart_lock(ref.base):
+            return self._resolve_chart(ref, release)
+
+    def _resolve_chart(self, ref, release):
         tag_key = ref.tag_key()
         digest, source, info, pulled = ref.digest, "option", None, False
         if ref.tag:
@@ -681,6 +949,10 @@ class HelmOciChart:
 
     def chart_archive(self, chart):
         """Local archive for installing `chart`, pulling it by digest when the cache lacks it."""
+        with self.shared.chart_lock(self.ref.base):
+            return self._chart_archive(chart)
+
+    def _chart_archive(self, chart):
         path = self.cache.archive_path(chart["digest"])
         if path:
             return path
@@ -698,20 +970,37 @@ class HelmOciChart:
     # -- values -------------------------------------------------------------------------
 
     def values_args(self):
-        args = values_files_args(self.p["values_files"])
-        if self.p["values"]:
-            path = os.path.join(self.tmp, "values.json")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.p["values"], f, default=str)
-            args += ["--values", path]
-        return args
+        """helm's -f arguments: the values files, then `values` in a private file (written when first needed:
+        a no-op run passes no values to helm)."""
+        if self._values_args is None:
+            args = values_files_args(self.p["values_files"])
+            if self.p["values"]:
+                path = os.path.join(self.tmp, "values.json")
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    json.dump(self.p["values"], f, default=str)
+                args += ["--values", path]
+            self._values_args = args
+        return self._values_args
 
-    def desired_values(self, values_args, set_args):
+    def desired_values(self, set_args, release=None):
+        """The release's user-supplied values as helm will compute them.
+
+        With values files or set_values that takes `helm template` of a probe chart. The cache remembers
+        (by hash) what given inputs computed to; when that is exactly what `release` has deployed, the
+        answer is known without starting helm."""
+        values = json.loads(json.dumps(self.p["values"] or {}, default=str))
         if not set_args and not self.p["values_files"]:
-            return normalize_values(json.loads(json.dumps(self.p["values"] or {}, default=str)))
+            return normalize_values(values)
+        key = values_probe_key(self.helm.version, values, self.p["values_files"], set_args)
+        if key and release is not None and release.config is not None:
+            known = self.cache.values_probe(key)
+            if known and known == values_digest(release.config):
+                return normalize_values(release.config)
         probe = write_probe_chart(os.path.join(self.tmp, "values-probe"))
-        return normalize_values(self.helm.compute_values(probe, values_args, set_args))
+        desired = normalize_values(self.helm.compute_values(probe, self.values_args(), set_args))
+        self.cache.record_values_probe(key, values_digest(desired))
+        return desired
 
     # -- results ------------------------------------------------------------------------
 
@@ -736,19 +1025,22 @@ class HelmOciChart:
         if chart:
             result.update(chart)
             result["ref"] = ref.display(chart["digest"])
-            result["cache_path"] = self.cache.archive_path(chart["digest"]) if chart.get("digest") else None
+            result["cache_path"] = self.cache.archive_path(chart["digest"], verify=False) \
+                if chart.get("digest") else None
         return result
+
+    def commands(self):
+        return self.helm.commands if self.helm else []
 
     def finish(self, **result):
         result["registry_contacted"] = self.registry_contacted
-        result["commands"] = self.helm.commands if self.helm else []
+        result["commands"] = self.shared.commands + self.commands()
         return result
 
     # -- states -------------------------------------------------------------------------
 
     def run(self):
         state = self.p["state"]
-        self.ref = None
         if self.p["chart_ref"]:
             self.ref = parse_chart_ref(self.p["chart_ref"], self.p["version"], self.p["digest"])
         elif state == "present":
@@ -770,7 +1062,7 @@ class HelmOciChart:
             result.update(self.release_result(None))
             return self.finish(**result)
         result.update(changed=True, plan={"action": "uninstall", "reasons": ["release exists (%s)" % release.status]})
-        if self.module._diff:
+        if self.diff_mode:
             result["diff"] = [
                 {"before_header": "values of %s" % release.name, "after_header": "(uninstalled)",
                  "before": _yaml(release.config), "after": ""},
@@ -812,9 +1104,8 @@ class HelmOciChart:
                 return self.finish(**result)
 
         chart = self.resolve_chart(self.ref, release)
-        values_args = self.values_args()
         set_args = set_values_args(p["set_values"])
-        desired_values = self.desired_values(values_args, set_args)
+        desired_values = self.desired_values(set_args, release)
         _rec_ref, deployed_digest = self.recorded_digest(release)
         plan = plan_release(release, deployed_digest,
                             DesiredChart(chart["name"], chart["version"], chart["digest"], chart["app_version"]),
@@ -827,13 +1118,13 @@ class HelmOciChart:
         if not plan.changed:
             result.update(self.release_result(release))
             result["chart"] = self.chart_result(chart)
-            if self.module._diff:
+            if self.diff_mode:
                 result["diff"] = self.diff(release, release.config, release.manifest, chart, chart)
             return self.finish(**result)
 
         archive = self.chart_archive(chart)
         upgrade_kwargs = dict(
-            values_file=None, set_args=values_args + set_args,
+            values_file=None, set_args=self.values_args() + set_args,
             create_namespace=p["create_namespace"], wait=p["wait"] or p["atomic"],
             wait_for_jobs=p["wait_for_jobs"], timeout=self.timeout, atomic=p["atomic"], skip_crds=p["skip_crds"],
             description=encode_description(self.ref, chart["digest"]),
@@ -841,7 +1132,7 @@ class HelmOciChart:
         name, ns = p["release_name"], p["release_namespace"]
         if self.check_mode:
             after = None
-            if self.module._diff:
+            if self.diff_mode:
                 after = self.helm.upgrade(name, ns, archive, dry_run=True, **upgrade_kwargs)
                 result["diff"] = self.diff(release, desired_values, after.manifest, self.deployed_chart(release),
                                            chart)
@@ -852,7 +1143,7 @@ class HelmOciChart:
             return self.finish(**result)
 
         new = self.helm.upgrade(name, ns, archive, **upgrade_kwargs)
-        if self.module._diff:
+        if self.diff_mode:
             result["diff"] = self.diff(release, new.config, new.manifest, self.deployed_chart(release), chart)
         result.update(self.release_result(new))
         result["chart"] = self.chart_result(chart)
@@ -941,12 +1232,12 @@ class HelmOciChart:
         info = self.cache.chart_info(digest) or {}
         chart.update(ref=ref.display(digest), digest=digest, digest_source=digest_source,
                      name=info.get("name", ref.name), version=info.get("version", ref.version),
-                     app_version=info.get("app_version"), cache_path=self.cache.archive_path(digest))
+                     app_version=info.get("app_version"), cache_path=self.cache.archive_path(digest, verify=False))
         mirror = outcome.as_dict()
         mirror.pop("changed")
         mirror.update(source=ref.display(digest), target=target_ref.display())
         result = dict(changed=outcome.changed, chart=chart, mirror=mirror)
-        if self.module._diff:
+        if self.diff_mode:
             result["diff"] = {"before_header": target_ref.display_tag(),
                               "after_header": target_ref.display_tag(),
                               "before": "" if outcome.changed else "digest: %s\n" % digest,
@@ -954,25 +1245,136 @@ class HelmOciChart:
         return self.finish(**result)
 
 
+def release_params(params, entry):
+    """An entry of `releases` over the top-level options (an option the entry leaves unset is inherited)."""
+    merged = dict(params)
+    merged.pop("releases", None)
+    for key in RELEASE_OPTIONS:
+        if entry.get(key) is not None:
+            merged[key] = entry[key]
+    return merged
+
+
+def check_releases(params):
+    """-> the merged parameters of every entry of `releases`, or raise HelmError naming the bad entry."""
+    if params["state"] == "mirrored":
+        raise HelmError("releases cannot be used with state=mirrored", kind="invalid_argument")
+    if params["mirror_to"]:
+        raise HelmError("mirror_to is only used with state=mirrored", kind="invalid_argument")
+    if params["max_parallel"] < 1:
+        raise HelmError("max_parallel must be at least 1, got %s" % params["max_parallel"], kind="invalid_argument")
+    merged, seen = [], set()
+    for i, entry in enumerate(params["releases"]):
+        p = release_params(params, entry)
+        where = "releases[%d] (%s)" % (i, p["release_name"])
+        missing = [k for k in ("release_namespace",) + (("chart_ref",) if p["state"] == "present" else ())
+                   if not p[k]]
+        if missing:
+            raise HelmError("%s: state is %s but %s is not set, neither in the entry nor at the top level"
+                            % (where, p["state"], " and ".join(missing)), kind="invalid_argument")
+        key = (p["release_namespace"], p["release_name"])
+        if key in seen:
+            raise HelmError("%s: release %s in namespace %s is listed twice" % (where, key[1], key[0]),
+                            kind="invalid_argument")
+        seen.add(key)
+        merged.append(p)
+    return merged
+
+
+def run_release(module, shared, params):
+    """One entry of `releases` -> its result, the same as a single-release run's plus release_name and
+    release_namespace; a failure is a result with failed, msg and error_kind (the others go on)."""
+    runner = HelmOciChart(module, params, shared)
+    try:
+        result = runner.run()
+        result["commands"] = runner.commands()
+    except HelmError as e:
+        result = e.to_result()
+        result.update(failed=True, changed=False, commands=runner.commands(),
+                      registry_contacted=runner.registry_contacted)
+    except Exception as e:  # pylint: disable=broad-exception-caught  # one release must not hide the others
+        result = dict(failed=True, changed=False, msg="%s: %s" % (type(e).__name__, e), error_kind="internal",
+                      exception=traceback.format_exc(), commands=runner.commands(),
+                      registry_contacted=runner.registry_contacted)
+    result["release_name"] = params["release_name"]
+    result["release_namespace"] = params["release_namespace"]
+    return result
+
+
+def run_releases(module):
+    """Every entry of `releases` in one module process, at most max_parallel at a time."""
+    p = module.params
+    shared = Shared(module)
+    entries = check_releases(p)
+    result = dict(changed=False, releases=[], registry_contacted=False, commands=[])
+    if not entries:
+        return result
+    try:
+        shared.start_helm()
+    except HelmError as e:
+        fail = e.to_result()
+        fail.update(changed=False, commands=list(shared.commands))
+        raise ReleasesFailed(fail) from e
+    result["commands"] = list(shared.commands)
+    workers = min(p["max_parallel"], len(entries))
+    if workers == 1:
+        results = [run_release(module, shared, e) for e in entries]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="helm_oci_chart") as pool:
+            results = list(pool.map(lambda e: run_release(module, shared, e), entries))
+    result.update(changed=any(r.get("changed") for r in results), releases=results,
+                  registry_contacted=any(r.get("registry_contacted") for r in results))
+    for r in results:
+        result["commands"].extend(r.get("commands") or [])
+    if module._diff:
+        result["diff"] = [d for r in results for d in (r.get("diff") or [])]
+    failed = [r for r in results if r.get("failed")]
+    if failed:
+        result["msg"] = "; ".join(
+            "release %s in namespace %s: %s" % (r["release_name"], r["release_namespace"], r.get("msg")) for r in failed)
+        if len(failed) > 1:
+            result["msg"] = "%d of %d releases failed: %s" % (len(failed), len(results), result["msg"])
+        result["error_kind"] = failed[0].get("error_kind")
+        result["failed_releases"] = [r["release_name"] for r in failed]
+        raise ReleasesFailed(result)
+    return result
+
+
+class ReleasesFailed(Exception):
+    """The result of a `releases` run that failed (fail_json's arguments)."""
+
+    def __init__(self, result):
+        super().__init__(result["msg"])
+        self.result = result
+
+
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
-        required_if=[
-            ("state", "present", ("chart_ref", "release_name", "release_namespace")),
-            ("state", "absent", ("release_name", "release_namespace")),
-            ("state", "mirrored", ("chart_ref", "mirror_to")),
-        ],
-        mutually_exclusive=[("registry_password", "registry_token"), ("mirror_password", "mirror_token")],
+        mutually_exclusive=[("registry_password", "registry_token"), ("mirror_password", "mirror_token"),
+                            ("releases", "release_name")],
     )
     if not HAS_YAML:
         module.fail_json(msg="PyYAML is required by helm_oci_chart")
+    if module.params["releases"] is not None:
+        try:
+            module.exit_json(**run_releases(module))
+        except HelmError as e:
+            module.fail_json(**e.to_result())
+        except ReleasesFailed as e:
+            module.fail_json(**e.result)
+    for key, value, required in SINGLE_REQUIRED_IF:  # AnsibleModule's required_if, unless releases is used
+        missing = [r for r in required if module.params[r] is None]
+        if module.params[key] == value and missing:
+            module.fail_json(msg="%s is %s but all of the following are missing: %s"
+                             % (key, value, ", ".join(missing)))
     runner = HelmOciChart(module)
     try:
         result = runner.run()
     except HelmError as e:
         fail = e.to_result()
-        fail["commands"] = runner.helm.commands if runner.helm else []
+        fail["commands"] = runner.shared.commands + runner.commands()
         module.fail_json(**fail)
     module.exit_json(**result)
 

@@ -417,6 +417,80 @@ def test_mirror_to_a_private_registry_then_install_from_it(local_env, registry, 
     assert play(task)["changed"] is False
 
 
+def test_values_read_back_from_the_release_are_what_helm_get_values_prints(
+        local_env, registry, charts, play, namespace):
+    # one `helm get all --template` reads the release and its values: every kind of value survives the trip
+    values = {"data": {"greeting": "x\ny \"q\" \u00e9 {braces} $HOME ~/x"},
+              "tree": {"big": 10 ** 15, "huge": 1e21, "frac": 2.5, "neg": -3, "t": True, "f": False, "none": None,
+                       "empty": {}, "list": [1, None, "s", [], {"k": "v"}], "tab\tkey": ""}}
+    task = {"chart_ref": chart_ref(registry), "version": "0.1.0", "release_name": "values",
+            "release_namespace": namespace, "values": values,
+            "set_values": [{"value": "tree.port=8000"}, {"value": "tree.id=007", "value_type": "string"},
+                           {"value": "tree.home=$HOME", "value_type": "string"}]}
+    first = play(task)
+    assert first["changed"] is True
+    again = play(task)
+    assert again["changed"] is False, again["plan"]
+    assert [c.split(" ")[1:3] for c in again["commands"]] == [["get", "all"]]  # no get values, no template
+    deployed = json.loads(helm(local_env, "get", "values", "values", "-n", namespace, "-o", "json").stdout)
+    assert again["release"]["values"] == deployed
+    assert deployed["tree"]["port"] == 8000 and deployed["tree"]["id"] == "007"
+    assert deployed["tree"]["home"] == "$HOME"  # helm gets the arguments as written, nothing expands them
+    assert configmap(local_env, namespace, "values")["greeting"] == values["data"]["greeting"]
+
+
+def test_releases_in_one_task(local_env, registry, charts, play, namespace, workdir):
+    base = {"chart_ref": chart_ref(registry), "version": "0.1.0", "release_namespace": namespace,
+            "values": {"data": {"greeting": "hello"}}}
+    entries = [{"release_name": "r1"},
+               {"release_name": "r2", "values": {"data": {"greeting": "hi"}}},
+               {"release_name": "r3", "set_values": [{"value": "data.greeting=hey"}, {"value": "data.n=3"}]}]
+    first = play(dict(base, releases=entries))
+    assert first["changed"] is True
+    assert [(r["release_name"], r["plan"]["action"], r["status"]) for r in first["releases"]] == [
+        ("r1", "install", "deployed"), ("r2", "install", "deployed"), ("r3", "install", "deployed")]
+    assert [configmap(local_env, namespace, r)["greeting"] for r in ("r1", "r2", "r3")] == ["hello", "hi", "hey"]
+    assert sum(r["chart"]["pulled"] for r in first["releases"]) <= 1  # pulled once at most, for all three
+
+    # the no-op: one helm process per release, no registry request
+    before = registry.requests()
+    second = play(dict(base, releases=entries))
+    assert second["changed"] is False and second["registry_contacted"] is False
+    assert registry.requests() == before
+    for r in second["releases"]:
+        assert r["plan"]["action"] == "none" and r["revision"] == 1
+        assert [c.split(" ")[1:4] for c in r["commands"]] == [["get", "all", r["release_name"]]]
+
+    # check mode with diff: the one release that would change, its diff; nothing changes on the cluster
+    changed = entries[:2] + [dict(entries[2], set_values=[{"value": "data.greeting=bye"}, {"value": "data.n=3"}])]
+    predicted = play(dict(base, releases=changed), check=True, diff=True)
+    assert predicted["changed"] is True
+    assert [r["plan"]["action"] for r in predicted["releases"]] == ["none", "none", "upgrade"]
+    assert predicted["releases"][2]["plan"]["reasons"] == ["values changed: data.greeting"]
+    manifest = [d for d in predicted["diff"] if d["after_header"] == "manifest of r3 (rendered)"][0]
+    assert 'greeting: "hey"' in manifest["before"] and 'greeting: "bye"' in manifest["after"]
+    assert len(predicted["diff"]) == 9
+    assert configmap(local_env, namespace, "r3")["greeting"] == "hey"
+    assert all(len(history(local_env, namespace, r)) == 1 for r in ("r1", "r2", "r3"))
+
+    # one release stuck pending: the task fails naming it, after upgrading the others
+    tgz = workdir / "pkg" / "0.1.0" / "hoctest-0.1.0.tgz"
+    interrupted(local_env, "upgrade", "r2", str(tgz), "-n", namespace, "--reuse-values")
+    assert history(local_env, namespace, "r2")[-1]["status"] == "pending-upgrade"
+    failed = play(dict(base, releases=changed), expect_failure=True)
+    assert failed["failed_releases"] == ["r2"] and failed["error_kind"] == "pending_release"
+    assert failed["msg"].startswith("release r2 in namespace %s: Release r2 in namespace %s is stuck in "
+                                    "pending-upgrade" % (namespace, namespace))
+    r1, r2, r3 = failed["releases"]
+    assert r1["changed"] is False and r2["failed"] is True and r3["changed"] is True
+    assert configmap(local_env, namespace, "r3")["greeting"] == "bye"
+
+    recovered = play(dict(base, releases=[dict(e, recover_pending=True) for e in changed]))
+    assert recovered["releases"][1]["recovered"]["action"] == "rollback"
+    assert [r["changed"] for r in recovered["releases"]] == [False, True, False]
+    assert play(dict(base, releases=changed, max_parallel=1))["changed"] is False
+
+
 def test_absent(local_env, registry, charts, play, namespace):
     task = {"chart_ref": chart_ref(registry), "version": "0.1.0", "release_name": "gone",
             "release_namespace": namespace}

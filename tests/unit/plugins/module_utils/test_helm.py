@@ -560,6 +560,94 @@ def test_helm_get_release_reads_values_too():
     assert [a[1:3] for a in rec.argvs] == [["get", "all"], ["get", "values"]]
 
 
+# What helm 3.22 printed for CONFIG_TEMPLATE (`helm get all --template` of a release installed with these
+# values in a -f file): maps with sorted keys, lists, every scalar type a release's values can hold.
+CONFIG_OUTPUT = "\n".join([
+    "config\t-",
+    "{",
+    '"a"', "{",
+    '"big"', 'float64 "1e+15"',
+    '"e"', "{", "}",
+    '"f"', 'bool "false"',
+    '"frac"', 'float64 "2.5"',
+    '"huge"', 'float64 "1e+21"',
+    '"l"', "[", 'float64 "1"', '<nil> "<nil>"', 'string "x\\ny \\"q\\" \u00e9"', "[", "]", "]",
+    '"n"', 'float64 "-3"',
+    "}",
+    '"s\\tkey"', 'string ""',
+    "}",
+]) + "\n"
+
+
+def test_helm_get_release_reads_values_from_the_template_in_one_process():
+    rec = Recorder([(0, TEMPLATE_OUTPUT + CONFIG_OUTPUT, "")])
+    rel = h.Helm("helm", rec).get_release("epp", "default")
+    assert [a[1:3] for a in rec.argvs] == [["get", "all"]]
+    assert rel.config == {"a": {"big": 10 ** 15, "e": {}, "f": False, "frac": 2.5, "huge": 1e21,
+                                "l": [1, None, 'x\ny "q" \u00e9', []], "n": -3},
+                          "s\tkey": ""}
+    # the types are those of `helm get values -o json` read by Python: integral numbers are ints
+    assert isinstance(rel.config["a"]["big"], int) and isinstance(rel.config["a"]["huge"], float)
+    assert rel.name == "epp" and rel.manifest.startswith("---")
+
+
+def test_template_asks_for_the_config_last():
+    assert h.RELEASE_TEMPLATE.index(h.CONFIG_MARKER) > h.RELEASE_TEMPLATE.index("manifest\t")
+    assert h.RELEASE_TEMPLATE.endswith('{{template "infgw.v" .Release.Config}}')
+    assert "$" in h.CONFIG_TEMPLATE  # Go template variables: the argument must reach helm unexpanded
+
+
+@pytest.mark.parametrize("lines", [
+    ["{", '"a"', 'map[string]string "x"', "}"],  # a type the parser does not know
+    ["{", '"a"'],  # truncated
+    ["{", "bad key", 'string "x"', "}"],
+    ["[", "]"],  # not a map
+    ["{", "}", "{", "}"],  # trailing tokens
+    ["{", '"a"', 'float64 "nope"', "}"],
+    [],
+])
+def test_unreadable_config_falls_back_to_helm_get_values(lines):
+    assert h.parse_config_lines(lines) is None
+    rec = Recorder([(0, TEMPLATE_OUTPUT + "\n".join(["config\t-"] + lines) + "\n", ""), (0, '{"k": 1}', "")])
+    rel = h.Helm("helm", rec).get_release("epp", "default")
+    assert rel.config == {"k": 1} and [a[1:3] for a in rec.argvs] == [["get", "all"], ["get", "values"]]
+
+
+def test_values_digest_is_canonical():
+    assert h.values_digest({"a": 1.0, "b": [2]}) == h.values_digest({"b": [2], "a": 1})
+    assert h.values_digest({"a": 1}) != h.values_digest({"a": "1"})
+    assert h.values_digest(None) == h.values_digest({})
+
+
+def test_values_probe_key_covers_every_input(tmp_path):
+    vf, sf = tmp_path / "v.yaml", tmp_path / "s.txt"
+    vf.write_text("a: 1\n")
+    sf.write_text("content")
+    sets = ["--set", "x=1", "--set-file", "y=%s" % sf]
+    key = h.values_probe_key((3, 22, 0), {"v": 1}, [str(vf)], sets)
+    assert key == h.values_probe_key((3, 22, 0), {"v": 1}, [str(vf)], list(sets))
+    assert key != h.values_probe_key((3, 21, 0), {"v": 1}, [str(vf)], sets)
+    assert key != h.values_probe_key((3, 22, 0), {"v": 2}, [str(vf)], sets)
+    assert key != h.values_probe_key((3, 22, 0), {"v": 1}, [], sets)
+    assert key != h.values_probe_key((3, 22, 0), {"v": 1}, [str(vf)], sets[:2])
+    vf.write_text("a: 2\n")
+    key2 = h.values_probe_key((3, 22, 0), {"v": 1}, [str(vf)], sets)
+    assert key2 != key
+    sf.write_text("other")
+    assert h.values_probe_key((3, 22, 0), {"v": 1}, [str(vf)], sets) != key2
+    assert h.values_probe_key((3, 22, 0), {}, [str(tmp_path / "missing.yaml")], []) is None
+
+
+def test_run_process_passes_arguments_verbatim_and_maps_a_missing_binary():
+    rc, out, err = h.run_process(["/bin/sh", "-c", 'printf "%s|%s" "$1" "$2"; echo oops >&2; exit 3', "sh",
+                                  "a=$HOME", "~/x"])
+    assert (rc, out, err) == (3, "a=$HOME|~/x", "oops\n")
+    assert h.run_process(["/bin/cat"], data=b"in") == (0, "in", "")
+    with pytest.raises(h.HelmError) as e:
+        h.run_process(["/no/such/helm", "version"])
+    assert e.value.kind == "helm_missing" and "/no/such/helm" in e.value.msg
+
+
 def test_helm_detect_version_refuses_old_helm():
     helm = h.Helm("/opt/helm", Recorder([(0, "v3.7.0", "")]))
     with pytest.raises(h.HelmError, match="3.7.0"):

@@ -39,6 +39,25 @@ def chart_tgz(name="hoctest", version="0.1.0", marker=""):
     return buf.getvalue()
 
 
+def go_config_lines(value):
+    """What _helm.CONFIG_TEMPLATE prints for a values tree (helm keeps numbers as float64)."""
+    if isinstance(value, dict):
+        lines = ["{"]
+        for k in sorted(value):
+            lines.append(json.dumps(k))
+            lines.extend(go_config_lines(value[k]))
+        return lines + ["}"]
+    if isinstance(value, list):
+        return ["["] + [x for v in value for x in go_config_lines(v)] + ["]"]
+    if isinstance(value, bool):
+        return ['bool "%s"' % str(value).lower()]
+    if isinstance(value, (int, float)):
+        return ['float64 "%s"' % ("%g" % value if float(value) != int(value) else int(value))]
+    if value is None:
+        return ['<nil> "<nil>"']
+    return ["string " + json.dumps(value)]
+
+
 def set_path(tree, dotted, value):
     keys = dotted.split(".")
     for k in keys[:-1]:
@@ -67,6 +86,7 @@ class FakeHelm:
         self.pulls = []
         self.registry_up = True
         self.seen_registry_config = None
+        self.config_in_template = True  # helm prints the values with `get all --template`
 
     # -- registry ---------------------------------------------------------------------
     def push(self, tgz, tag, repo=REPO):
@@ -141,6 +161,8 @@ class FakeHelm:
                 ("status", q(rel["status"])), ("description", q(rel["description"])), ("updated", q("now")),
                 ("chart_name", q(rel["chart"]["name"])), ("chart_version", q(rel["chart"]["version"])),
                 ("app_version", q(rel["chart"].get("appVersion") or "")), ("manifest", q(rel["manifest"]))))
+            if self.config_in_template and "config\t-" in self.flag(argv, "--template", ""):
+                out += "config\t-\n" + "\n".join(go_config_lines(rel["config"] or {})) + "\n"
             return 0, out, ""
         if cmd == "get" and argv[2] == "values":
             rel = self.latest(ns, argv[3])
@@ -220,8 +242,8 @@ class FakeHelm:
 @pytest.fixture
 def helm(monkeypatch, tmp_path):
     fake = FakeHelm()
-    monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                        lambda self, argv, data=None, binary_data=False, **kw: fake(argv, data))
+    monkeypatch.setattr(helm_oci_chart, "run_process", lambda argv, data=None: fake(argv, data))
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda *a, **kw: pytest.fail("run_command used"))
     binary = tmp_path / "helm"
     binary.write_text("#!/bin/sh\nexit 1\n")
     binary.chmod(0o755)
@@ -235,6 +257,7 @@ def run(helm, tmp_path, capsys):
         args = dict(binary_path=helm.binary, cache_dir=str(tmp_path / "cache"),
                     release_namespace="apps", release_name="demo")
         args.update(params)
+        args = {k: v for k, v in args.items() if v is not None}  # release_name=None: not given
         if check_mode:
             args["_ansible_check_mode"] = True
         if diff:
@@ -282,7 +305,8 @@ def test_install_then_noop_rerun_without_registry(helm, run):
     assert second["chart"]["digest_source"] == "cache"
     # helm's version is remembered in the cache (keyed by the binary's path, size and mtime)
     assert subcommands(first)[0] == "version"
-    assert subcommands(second) == ["get all", "get values"]
+    # one helm process: `get all --template` prints the user-supplied values too
+    assert subcommands(second) == ["get all"]
     assert len(helm.releases[("apps", "demo")]) == 1
 
 
@@ -351,7 +375,9 @@ def test_set_values_are_typed_and_compared_through_helm(helm, run):
     assert upgrade[upgrade.index("--set-string") + 1] == "port=8000"
     second = run(chart_ref=CHART, version="0.1.0", set_values=sets)
     assert second["changed"] is False
-    assert "template" in subcommands(second)
+    # helm computed these inputs' values on the first run; the cache remembers their hash, and that is what
+    # is deployed: no `helm template` on a no-op
+    assert subcommands(second) == ["get all"]
     third = run(chart_ref=CHART, version="0.1.0", set_values=sets[:-1] + [{"value": "replicas=3"}])
     assert third["plan"]["reasons"] == ["values changed: replicas"]
 
@@ -546,6 +572,240 @@ def test_invalid_arguments(run):
     assert res["failed"] and "mutually exclusive" in res["msg"]
 
 
+def test_single_release_still_needs_its_names(run):
+    res = run(chart_ref=CHART, version="0.1.0", release_name=None)
+    assert res["failed"] and res["msg"] == "state is present but all of the following are missing: release_name"
+    res = run(state="absent", release_namespace=None)
+    assert res["failed"] and "missing: release_namespace" in res["msg"]
+
+
+def test_values_probe_is_skipped_only_while_the_deployed_values_are_what_the_inputs_give(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    sets = [{"value": "replicas=2"}, {"value": "port=8000", "value_type": "string"}]
+    run(chart_ref=CHART, version="0.1.0", set_values=sets)
+    assert subcommands(run(chart_ref=CHART, version="0.1.0", set_values=sets)) == ["get all"]
+    # someone changes the values by hand (helm upgrade --reuse-values --set ...): helm is asked again
+    rel = helm.latest("apps", "demo")
+    helm.deploy("apps", "demo", rel["chart"], dict(rel["config"], replicas=5), rel["description"])
+    res = run(chart_ref=CHART, version="0.1.0", set_values=sets)
+    assert res["changed"] is True and res["plan"]["reasons"] == ["values changed: replicas"]
+    assert "template" in subcommands(res)
+    assert helm.latest("apps", "demo")["config"]["replicas"] == 2
+    # other inputs are other keys, and a fresh cache knows nothing: the probe runs
+    assert "template" in subcommands(run(chart_ref=CHART, version="0.1.0", set_values=sets[:1] + [
+        {"value": "port=8000"}]))
+
+
+def test_values_probe_key_follows_values_files_by_content(helm, run, tmp_path):
+    helm.push(chart_tgz(), "0.1.0")
+    vf = tmp_path / "values.yaml"
+    vf.write_text("a: 1\n")
+    run(chart_ref=CHART, version="0.1.0", values_files=[str(vf)])
+    assert subcommands(run(chart_ref=CHART, version="0.1.0", values_files=[str(vf)])) == ["get all"]
+    vf.write_text("a: 2\n")
+    res = run(chart_ref=CHART, version="0.1.0", values_files=[str(vf)])
+    assert res["changed"] is True and "template" in subcommands(res)
+    assert helm.latest("apps", "demo")["config"] == {"a": 2}
+
+
+def test_values_read_with_helm_get_values_when_the_template_has_none(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    helm.config_in_template = False
+    run(chart_ref=CHART, version="0.1.0", values={"a": {"b": [1, 2.5, None, "x"]}})
+    res = run(chart_ref=CHART, version="0.1.0", values={"a": {"b": [1, 2.5, None, "x"]}})
+    assert res["changed"] is False and subcommands(res) == ["get all", "get values"]
+
+
+def test_values_read_from_the_template_are_what_get_values_gives(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    values = {"a": {"b": [1, 2.5, None, "x\ny \"q\" \u00e9"], "t": True, "f": False, "big": 10 ** 15, "e": {}},
+              "l": [[1, {"k": "v"}]], "z": -3}
+    run(chart_ref=CHART, version="0.1.0", values=values)
+    res = run(chart_ref=CHART, version="0.1.0", values=values)
+    assert res["changed"] is False and subcommands(res) == ["get all"]
+    assert res["release"]["values"] == values
+    assert json.dumps(res["release"]["values"], sort_keys=True) == json.dumps(values, sort_keys=True)
+
+
+# ------------------------------------------------------------------ several releases in one task
+
+RELEASES = [{"release_name": "pool-a", "values": {"model": "a"}},
+            {"release_name": "pool-b", "values": {"model": "b"}, "set_values": [{"value": "replicas=2"}]},
+            {"release_name": "pool-c"}]
+
+
+def run_many(run, releases=None, **params):
+    args = dict(chart_ref=CHART, version="0.1.0", release_name=None, release_namespace="pools",
+                releases=RELEASES if releases is None else releases)
+    args.update(params)
+    return run(**args)
+
+
+def test_releases_install_then_noop_is_one_helm_process_per_release(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    first = run_many(run, values={"shared": True})
+    assert first["changed"] is True and "failed" not in first
+    assert [r["release_name"] for r in first["releases"]] == ["pool-a", "pool-b", "pool-c"]
+    assert all(r["changed"] and r["plan"]["action"] == "install" for r in first["releases"])
+    assert all(r["release_namespace"] == "pools" and r["status"] == "deployed" for r in first["releases"])
+    # an entry's values replace the top-level ones; an entry without values gets them
+    assert helm.latest("pools", "pool-a")["config"] == {"model": "a"}
+    assert helm.latest("pools", "pool-b")["config"] == {"model": "b", "replicas": 2}
+    assert helm.latest("pools", "pool-c")["config"] == {"shared": True}
+    # the chart was pulled once for the three of them
+    assert len(helm.pulls) == 1
+    assert sum(r["chart"]["pulled"] for r in first["releases"]) == 1
+    assert first["registry_contacted"] is True
+    # helm's version first (found once for all), then every release's commands
+    assert first["commands"][0].endswith("version --template '{{.Version}}'")
+    assert first["commands"][1:] == [c for r in first["releases"] for c in r["commands"]]
+
+    helm.registry_up = False
+    second = run_many(run, values={"shared": True})
+    assert second["changed"] is False and second["registry_contacted"] is False
+    assert sorted(subcommands(second)) == ["get all"] * 3
+    for r in second["releases"]:
+        assert r["changed"] is False and r["plan"] == {"action": "none", "reasons": []}
+        assert len(r["commands"]) == 1 and r["commands"][0].startswith(helm.binary + " get all " + r["release_name"])
+        assert r["chart"]["digest_source"] == "cache" and r["revision"] == 1
+    assert sorted(second["commands"]) == sorted(c for r in second["releases"] for c in r["commands"])
+
+
+def test_releases_entry_options_override_the_top_level(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    helm.push(chart_tgz(version="0.2.0"), "0.2.0")
+    res = run_many(run, releases=[{"name": "x"}, {"name": "x", "namespace": "other", "version": "0.2.0"},
+                                  {"name": "y", "state": "absent"}])
+    assert [r["plan"]["action"] for r in res["releases"]] == ["install", "install", "none"]
+    assert helm.latest("pools", "x")["chart"]["version"] == "0.1.0"
+    assert helm.latest("other", "x")["chart"]["version"] == "0.2.0"
+    assert res["releases"][2]["status"] == "absent" and res["releases"][2]["changed"] is False
+    gone = run_many(run, releases=[{"name": "x", "state": "absent"}, {"name": "x", "namespace": "other"}])
+    assert [r["changed"] for r in gone["releases"]] == [True, True]  # other/x: 0.2.0 -> top-level 0.1.0
+    assert ("pools", "x") not in helm.releases
+    assert helm.latest("other", "x")["chart"]["version"] == "0.1.0"
+
+
+def test_releases_check_mode_and_diff_per_release(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    run_many(run)
+    changed = [dict(RELEASES[0], values={"model": "a2"})] + RELEASES[1:]
+    res = run_many(run, releases=changed, check_mode=True, diff=True)
+    assert res["changed"] is True
+    assert [r["plan"]["action"] for r in res["releases"]] == ["upgrade", "none", "none"]
+    assert res["releases"][0]["plan"]["reasons"] == ["values changed: model"]
+    assert helm.latest("pools", "pool-a")["config"] == {"model": "a"}  # nothing changed
+    assert [c for c in res["_calls"] if c[1] == "upgrade" and "--dry-run=server" not in c] == []
+    # every release's three diffs, in order, headers naming the release
+    assert len(res["diff"]) == 9
+    assert [d["before_header"].split(" ")[-1] for d in res["diff"][::3]] == ["pool-a", "pool-b", "pool-c"]
+    values_a = res["diff"][1]
+    assert values_a["before"] == "model: a\n" and values_a["after"] == "model: a2\n"
+    assert all(d["before"] == d["after"] for d in res["diff"][3:])
+    assert res["releases"][0]["diff"] == res["diff"][:3]
+    # without check mode the one release is upgraded
+    done = run_many(run, releases=changed)
+    assert [r["changed"] for r in done["releases"]] == [True, False, False]
+    assert helm.latest("pools", "pool-a")["config"] == {"model": "a2"}
+
+
+def test_releases_one_failure_fails_the_task_naming_it_and_reports_the_others(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    run_many(run, releases=RELEASES[1:2])
+    helm.deploy("pools", "pool-b", {"name": "hoctest", "version": "0.1.0"}, {}, "Preparing upgrade",
+                status="pending-upgrade")
+    res = run_many(run)
+    assert res["failed"] is True and res["changed"] is True
+    assert res["msg"].startswith("release pool-b in namespace pools: Release pool-b in namespace pools is stuck")
+    assert res["error_kind"] == "pending_release" and res["failed_releases"] == ["pool-b"]
+    a, b, c = res["releases"]
+    assert a["changed"] and a["status"] == "deployed" and c["changed"] and c["status"] == "deployed"
+    assert b["failed"] is True and b["error_kind"] == "pending_release" and b["release_name"] == "pool-b"
+    assert helm.latest("pools", "pool-a")["status"] == "deployed"
+
+    helm.registry_up = False
+    two = run_many(run, releases=RELEASES + [{"name": "pool-d", "version": "9.9.9"}])
+    assert two["msg"].startswith("2 of 4 releases failed: release pool-b in namespace pools: ")
+    assert "; release pool-d in namespace pools: " in two["msg"]
+    assert two["failed_releases"] == ["pool-b", "pool-d"]
+    assert two["releases"][3]["error_kind"] == "registry_unreachable"
+    assert two["changed"] is False
+
+
+def test_releases_run_in_parallel_up_to_max_parallel(helm, run, monkeypatch):
+    import threading
+    import time
+
+    helm.push(chart_tgz(), "0.1.0")
+    run_many(run)
+    state = {"now": 0, "max": 0}
+    lock = threading.Lock()
+    plain = helm.__call__
+
+    def slow(argv, data=None):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        try:
+            return plain(argv, data)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(helm_oci_chart, "run_process", slow)
+    assert run_many(run)["changed"] is False
+    assert state["max"] == 3
+    state["max"] = 0
+    assert run_many(run, max_parallel=1)["changed"] is False
+    assert state["max"] == 1
+    state["max"] = 0
+    assert run_many(run, max_parallel=2)["changed"] is False
+    assert state["max"] == 2
+
+
+def test_releases_argument_errors(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    res = run_many(run, release_name="demo")
+    assert res["failed"] and "mutually exclusive" in res["msg"]
+    res = run_many(run, releases=[{"name": "a"}, {"name": "a"}])
+    assert res["failed"] and res["error_kind"] == "invalid_argument"
+    assert res["msg"] == "releases[1] (a): release a in namespace pools is listed twice"
+    res = run(release_name=None, releases=[{"name": "a", "namespace": "x"}])
+    assert res["failed"] and "releases[0] (a): state is present but chart_ref is not set" in res["msg"]
+    res = run(release_name=None, release_namespace=None, releases=[{"name": "a", "state": "absent"}])
+    assert res["failed"] and "release_namespace is not set" in res["msg"]
+    res = run_many(run, state="mirrored", mirror_to="oci://m/charts")
+    assert res["failed"] and "state=mirrored" in res["msg"]
+    res = run_many(run, max_parallel=0)
+    assert res["failed"] and "max_parallel" in res["msg"]
+    res = run_many(run, releases=[{"name": "a", "bogus": 1}])
+    assert res["failed"] and "bogus" in res["msg"]
+    assert helm.releases == {}
+
+
+def test_releases_empty_list_does_nothing(helm, run):
+    res = run_many(run, releases=[])
+    assert res["changed"] is False and res["releases"] == [] and res["_calls"] == []
+
+
+def test_releases_share_one_registry_config_with_the_credentials(helm, run):
+    helm.push(chart_tgz(), "0.1.0")
+    res = run_many(run, registry_username="robot", registry_password=PASSWORD)
+    assert res["changed"] is True and PASSWORD not in res["_raw"]
+    configs = {p[p.index("--registry-config") + 1] for p in helm.pulls}
+    assert len(configs) == 1
+    import base64
+    assert base64.b64decode(helm.seen_registry_config["auths"][REGISTRY]["auth"]).decode() == "robot:" + PASSWORD
+
+
+def test_releases_old_helm_fails_once(helm, run):
+    helm.version = "v3.7.1"
+    res = run_many(run)
+    assert res["failed"] is True and res["error_kind"] == "helm_version" and "3.7.1" in res["msg"]
+    assert "releases" not in res
+
+
 def test_documented_options_match_the_argument_spec():
     doc = yaml.safe_load(helm_oci_chart.DOCUMENTATION)
     documented = set(doc["options"])
@@ -554,6 +814,11 @@ def test_documented_options_match_the_argument_spec():
                          fromlist=["ModuleDocFragment"])
         documented |= set(yaml.safe_load(mod.ModuleDocFragment.DOCUMENTATION)["options"])
     assert documented == set(helm_oci_chart.argument_spec())
+    entry = doc["options"]["releases"]["suboptions"]
+    assert set(entry) == set(helm_oci_chart.release_entry_spec()) == set(helm_oci_chart.RELEASE_OPTIONS)
+    for name, spec in helm_oci_chart.release_entry_spec().items():
+        assert "default" not in spec or name == "set_values", name  # unset options fall back to the top level
+        assert entry[name]["type"] == spec["type"]
     yaml.safe_load(helm_oci_chart.EXAMPLES)
     yaml.safe_load(helm_oci_chart.RETURN)
 
