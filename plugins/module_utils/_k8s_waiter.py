@@ -11,6 +11,11 @@ then followed by a ``watch`` on the list endpoint starting at the list's
 through a queue; :meth:`WatchSet.wait` blocks until something changed or the timeout
 elapsed, so the caller re-evaluates on change instead of sleeping in a loop.
 
+* The watches are opened by the first :meth:`WatchSet.wait`, not by ``ensure``: a caller
+  whose lists already show what it waits for (a converged stack) opens no watch and has no
+  thread to stop. Nothing is lost by the delay, a watch from the list's
+  ``resourceVersion`` delivers every change made since the list.
+
 * Expired resource versions (HTTP 410 Gone) trigger a re-list and a fresh watch.
 * Each watch request carries ``timeoutSeconds`` bounded by the overall deadline, and
   transient errors are retried with back-off until the deadline.
@@ -113,6 +118,7 @@ class WatchSet(object):
         self.request_timeout = request_timeout
         self.on_error = on_error
         self._scopes = {}
+        self._pending = []  # listed scopes whose watch the next wait() opens
         self._objects = {}  # (rid, namespace, name) -> dict
         self._queue = queue.Queue()
         self._stop = threading.Event()
@@ -132,7 +138,8 @@ class WatchSet(object):
 
         Returns True when a new scope was added, False when it was already covered.
         A failing list (e.g. 403) is recorded in :attr:`errors` (and in the scope, see
-        :meth:`scope_error`), returns False and is not retried.
+        :meth:`scope_error`), returns False and is not retried. The watch is opened by
+        the next :meth:`wait`.
         """
         rid = resource_id(resource)
         if not resource.namespaced:
@@ -153,11 +160,17 @@ class WatchSet(object):
         self._replace(scope, items)
         scope.resource_version = rv
         if self.watch:
+            self._pending.append(scope)
+        return True
+
+    def _start_watches(self):
+        """Open the watches of the scopes listed since the last call, each in a daemon thread."""
+        while self._pending and not self._stop.is_set():
+            scope = self._pending.pop(0)
             t = threading.Thread(target=self._run, args=(scope,), name="watch-%s" % scope.rid[1])
             t.daemon = True
             scope.thread = t
             t.start()
-        return True
 
     def failed_scopes(self):
         """Scopes whose initial list failed (not watched at all): description -> error."""
@@ -217,8 +230,10 @@ class WatchSet(object):
         """Block until at least one change arrived or ``timeout`` seconds passed.
 
         Returns the number of changes applied to the cache (0 on timeout). Without
-        watches this simply sleeps, bounded by the deadline.
+        watches this simply sleeps, bounded by the deadline. Opens the watches of the
+        scopes listed since the last call first.
         """
+        self._start_watches()
         timeout = max(0.0, min(timeout, self.deadline - self.clock()))
         changed = 0
         try:
@@ -322,6 +337,7 @@ class WatchSet(object):
     def close(self, join_timeout=1.0):
         """Stop every watch thread (threads are daemons; this just ends them early)."""
         self._stop.set()
+        self._pending = []
         for scope in self._scopes.values():
             if scope.watcher is not None:
                 try:

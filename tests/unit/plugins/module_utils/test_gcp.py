@@ -5,6 +5,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import requests
@@ -189,6 +193,27 @@ def test_access_token_credentials():
     headers = {}
     creds.before_request(None, "GET", "https://x", headers)
     assert headers["authorization"] == "Bearer ya29.abc" and project is None
+    assert "ya29" not in repr(creds) and _gcp.principal_of(creds) is None
+
+
+def test_access_token_requests_never_import_google_auth():
+    """A bearer token needs no google-auth: not importing it (and cryptography) is most of a no-op task's time."""
+    code = textwrap.dedent("""
+        import sys
+        from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _gcp
+        from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
+            ScriptedGoogle)
+        creds, _project = _gcp.credentials_from_params({"auth_kind": "accesstoken", "access_token": "ya29.abc"})
+        fake = ScriptedGoogle([("GET", "gpupool", {"name": "gpupool"})])
+        client = _gcp.GcpClient(creds, session=fake)
+        assert client.request("GET", "container", "v1/projects/p/locations/l/clusters/c/nodePools/gpupool") == {
+            "name": "gpupool"}
+        assert fake.calls[0].headers["authorization"] == "Bearer ya29.abc"
+        assert not client._can_refresh()
+        loaded = sorted(m for m in sys.modules if m.startswith(("google.auth", "google.oauth2", "cryptography")))
+        assert not loaded, loaded
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
 
 
 def test_missing_secrets_are_named_but_never_echoed():

@@ -471,6 +471,20 @@ def test_waits_on_watch_events_and_times_each_gate(fake_cluster, tmp_path):
     assert module.logged and module.logged[0].startswith("gateway_ready gemma/vllm-xlb +")
 
 
+def test_ready_at_the_first_look_opens_no_watch(fake_cluster):
+    """A converged stack: the lists show every gate passed, so no watch (and no thread to stop) is opened."""
+    api, client = fake_cluster
+    api.put(_gateway(programmed=True))
+    api.put(_route())
+    runner = gr.GatewayReadiness(FakeModule(), client, _params(), False, time.monotonic())
+    started = time.monotonic()
+    result = runner.run()
+    assert result["ready"], result["blockers"]
+    assert time.monotonic() - started < 0.5
+    assert api.watch_calls == 0 and api.list_calls == 3  # gateway, routes, health check policies
+    assert all(scope.thread is None for scope in runner.watches._scopes.values())
+
+
 def test_timeout_names_the_blocking_route(fake_cluster):
     api, client = fake_cluster
     api.put(_gateway(programmed=True))
