@@ -10,7 +10,8 @@ DOCUMENTATION = r"""
 name: k8s_apply_plan
 short_description: Which objects a server-side apply would change, from one read of the cluster
 version_added: 0.3.0
-author: gke_ai.inference_gateway contributors
+author:
+  - gke_ai.inference_gateway maintainers (@gke-ai)
 description:
   - Reads the live counterpart of every object given and tells which of them a server-side apply by
     O(field_manager) would change. The roles apply only those, so a re-run of a converged stack makes no apply
@@ -120,7 +121,7 @@ _raw:
       type: list
       elements: list
     stale:
-      description: The objects of RV(selected) that are not among the objects given, as C(apiVersion), C(kind) and
+      description: The objects of C(selected) that are not among the objects given, as C(apiVersion), C(kind) and
         C(metadata) (C(name), C(namespace)), ready for M(kubernetes.core.k8s) with C(state=absent).
       type: list
       elements: dict

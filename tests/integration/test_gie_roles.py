@@ -450,7 +450,7 @@ def test_backend_policy_single_owner_survives_helm_upgrades(local_env, ns, tmp_p
     # converge again with nothing to change on the policies.
     more = dict(no_wait, inference_pool_chart_values={"inferenceExtension": {"flags": [{"name": "v", "value": 3}]}})
     run = run_roles(local_env, tmp_path, stack, roles, extra=more).assert_ok()
-    assert "Wait for the inferencepool releases" in run.changed_tasks()
+    assert "Install or upgrade one inferencepool release per model" in run.changed_tasks()
     assert "Apply timeout, logging and security policy to the pools' GCPBackendPolicies (server-side apply)" \
         not in run.changed_tasks()
     assert_backend_policies(local_env, stack)
