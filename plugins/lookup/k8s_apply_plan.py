@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: k8s_apply_plan
 short_description: Which objects a server-side apply would change, from one read of the cluster
-version_added: 0.3.0
+version_added: 0.1.0
 author:
   - gke_ai.inference_gateway maintainers (@gke-ai)
 description:

@@ -45,6 +45,10 @@ class UnsupportedConnection(Exception):
     """The connection settings need the kubernetes client."""
 
 
+class KubeConnectionError(Exception):
+    """The API server could not be reached (refused, reset, timed out, TLS failure)."""
+
+
 class KubeApiError(Exception):
     def __init__(self, status, message):
         super(KubeApiError, self).__init__("%s %s" % (status, message))
@@ -250,7 +254,7 @@ class KubeClient:
             except (ConnectionError, OSError) as error:
                 self._http.close()
                 if attempt == 2 or isinstance(error, ssl.SSLError):
-                    raise
+                    raise KubeConnectionError("cannot reach the API server %s: %s" % (self.connection.server, error))
         if response.status == 404:
             return None
         if response.status >= 400:

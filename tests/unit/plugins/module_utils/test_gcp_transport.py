@@ -4,7 +4,6 @@
 # and which transport GcpClient picks (HttpSession for a bearer token, requests behind a proxy or with google-auth).
 from __future__ import annotations
 
-import datetime
 import json
 import socket
 import ssl
@@ -78,27 +77,6 @@ class FakeGoogle(object):
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-def _self_signed(tmp_path, hostname):
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_file), str(key_file)
 
 
 def _free_port():
@@ -179,8 +157,8 @@ def test_gcp_client_retries_and_reports_on_http_session():
     assert e.value.kind == "connection" and "HttpConnectionError" in e.value.msg and e.value.attempts == 2
 
 
-def test_https_verifies_against_the_bundle_requests_would_use(tmp_path, monkeypatch):
-    cert, key = _self_signed(tmp_path, "localhost")
+def test_https_verifies_against_the_bundle_requests_would_use(tmp_path, monkeypatch, self_signed_cert):
+    cert, key = self_signed_cert("localhost")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     with FakeGoogle(tls_context=ctx) as api:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import stat
 
 import pytest
 import yaml
 
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import (
+    KubeClient,
+    KubeConnectionError,
     UnsupportedConnection,
     resolve_connection,
 )
@@ -129,3 +132,15 @@ def test_exec_credential_with_a_client_certificate(tmp_path):
     plugin.chmod(plugin.stat().st_mode | stat.S_IEXEC)
     conn = resolve_connection(kubeconfig=kubeconfig(tmp_path, {"exec": {"command": str(plugin)}}))
     assert conn.token is None and conn.cert_data == b"CERT PEM" and conn.key_data == b"KEY PEM"
+
+
+def test_an_unreachable_server_is_named(tmp_path):
+    with socket.socket() as sock:  # a port nothing listens on once the socket is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = kubeconfig(tmp_path, {"token": "t"}, {"server": "https://127.0.0.1:%d" % port,
+                                                 "insecure-skip-tls-verify": True})
+    client = KubeClient(resolve_connection(kubeconfig=path))
+    with pytest.raises(KubeConnectionError) as raised:
+        client.resource("v1", "Namespace")
+    assert "cannot reach the API server https://127.0.0.1:%d" % port in str(raised.value)

@@ -3,7 +3,6 @@
 # http.server on 127.0.0.1 that behaves like a GKE load balancer still propagating routes.
 from __future__ import annotations
 
-import datetime
 import json
 import ssl
 import threading
@@ -207,30 +206,8 @@ def test_probe_gate_before_first_attempt():
     assert not gr.ProbeSet([]).gate().applicable
 
 
-def _self_signed(tmp_path, hostname):
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_file = tmp_path / "cert.pem"
-    key_file = tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_file), str(key_file)
-
-
-def test_https_probe_sends_sni_like_curl_resolve(tmp_path):
-    cert, key = _self_signed(tmp_path, "bbr.example.com")
+def test_https_probe_sends_sni_like_curl_resolve(self_signed_cert):
+    cert, key = self_signed_cert("bbr.example.com")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     with FakeLB(tls_context=ctx) as lb:
