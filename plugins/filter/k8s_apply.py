@@ -8,10 +8,6 @@ k8s_diff
     in ``result.results[]``, where Ansible's callbacks never show them. This filter turns a registered result
     (one object, a multi-document list, or a loop of either) into unified diff texts, one per changed object.
 
-k8s_object_label, k8s_pending
-    ``Kind namespace/name`` of an object, the key of a ``k8s_apply_plan`` lookup's ``reasons``; and the objects of
-    a list that such a plan says an apply would change.
-
 k8s_field_managers
     The field managers (``metadata.managedFields``) that own a field path of an object, so that a role or a
     test can check who owns, say, ``spec.default.securityPolicy`` after helm and server-side apply met.
@@ -28,8 +24,6 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     yaml = None
 
 from ansible.errors import AnsibleFilterError
-
-from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._ssa import object_label
 
 # Fields that change on every write and say nothing about the desired state.
 _NOISE = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid")
@@ -177,32 +171,10 @@ def k8s_fields_without(fields_v1, paths):
     return result
 
 
-def k8s_object_label(obj):
-    """``Kind namespace/name`` (``Kind name`` when cluster-scoped), as k8s_apply_plan names objects."""
-    if not isinstance(obj, dict):
-        raise AnsibleFilterError("k8s_object_label expects a Kubernetes object (dict)")
-    return object_label(obj)
-
-
-def k8s_pending(objects, plan):
-    """The objects (in order) that ``plan``, a k8s_apply_plan result, says an apply would change.
-
-    Without a plan (an empty dict: the read did not run), every object is pending.
-    """
-    if not isinstance(plan, dict):
-        raise AnsibleFilterError("k8s_pending expects a k8s_apply_plan result (dict) as its argument")
-    objects = list(objects or [])
-    if "reasons" not in plan:
-        return objects
-    return [obj for obj in objects if object_label(obj) in plan["reasons"]]
-
-
 class FilterModule(object):
     def filters(self):
         return {
             "k8s_diff": k8s_diff,
             "k8s_field_managers": k8s_field_managers,
             "k8s_fields_without": k8s_fields_without,
-            "k8s_object_label": k8s_object_label,
-            "k8s_pending": k8s_pending,
         }

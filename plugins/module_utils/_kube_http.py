@@ -5,10 +5,11 @@
 
 Importing the kubernetes Python client costs more than half a second here, in every forked worker that reads
 the cluster; the reads of an apply plan take a few milliseconds. This client serves those reads (discovery, get,
-list) over one kept-alive connection. It understands the connection settings of kubernetes.core
-(``K8S_AUTH_*``), kubeconfig files (client certificates, tokens, token files and ``exec`` credential plugins such
-as ``gke-gcloud-auth-plugin``) and the in-cluster service account. Anything else (auth providers, basic auth,
-proxies, several kubeconfig files...) raises :class:`UnsupportedConnection`, and the caller falls back to the
+list) over one kept-alive connection (``_http.KeepAliveSession``, shared with the Google Cloud modules). It
+understands the connection settings of kubernetes.core (``K8S_AUTH_*``), kubeconfig files (client certificates,
+tokens, token files and ``exec`` credential plugins such as ``gke-gcloud-auth-plugin``) and the in-cluster service
+account. Anything else (auth providers, basic auth, proxies, several kubeconfig files...) raises
+:class:`UnsupportedConnection`, and the caller falls back to the
 kubernetes client, which handles every case: this is an optimisation, never a second implementation to trust.
 """
 
@@ -23,11 +24,12 @@ import ssl
 import subprocess
 import tempfile
 
-try:
-    from http.client import HTTPConnection, HTTPSConnection
-    from urllib.parse import quote, urlencode, urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported by the plugins that use this
-    HTTPConnection = HTTPSConnection = None
+from urllib.parse import quote
+
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._http import (
+    HttpTransportError,
+    KeepAliveSession,
+)
 
 try:
     import yaml
@@ -175,8 +177,8 @@ def _from_kubeconfig(path, context_name):
 def resolve_connection(kubeconfig=None, context=None, host=None, api_key=None, ca_cert=None, client_cert=None,
                        client_key=None, validate_certs=None):
     """The connection kubernetes.core would use for these options and the ``K8S_AUTH_*`` environment."""
-    if yaml is None or HTTPSConnection is None:
-        raise UnsupportedConnection("PyYAML or http.client missing")
+    if yaml is None:
+        raise UnsupportedConnection("PyYAML missing")
     for name in _UNSUPPORTED_ENV:
         if os.environ.get(name):
             raise UnsupportedConnection(name)
@@ -224,46 +226,36 @@ def resolve_connection(kubeconfig=None, context=None, host=None, api_key=None, c
 
 
 class KubeClient:
-    """GET-only access to the API: discovery, one object, a list. One kept-alive connection."""
+    """GET-only access to the API: discovery, one object, a list, over one kept-alive connection."""
 
     def __init__(self, connection, timeout=30):
         self.connection = connection
-        parts = urlsplit(connection.server)
-        self._prefix = parts.path.rstrip("/")
-        if parts.scheme == "https":
-            self._http = HTTPSConnection(parts.hostname, parts.port or 443, timeout=timeout,
-                                         context=connection.ssl_context())
-        else:
-            self._http = HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        self.timeout = timeout
+        self._session = KeepAliveSession(tls_context=connection.ssl_context()
+                                         if connection.server.startswith("https:") else None)
         self._discovery = {}
 
     def close(self):
-        self._http.close()
+        self._session.close()
 
     def request(self, path, query=None):
-        url = self._prefix + path + ("?" + urlencode(query) if query else "")
         headers = {"Accept": "application/json", "User-Agent": "gke_ai.inference_gateway"}
         if self.connection.token:
             headers["Authorization"] = "Bearer " + self.connection.token
-        for attempt in (1, 2):  # a kept-alive connection the server closed is reopened once
-            try:
-                self._http.request("GET", url, headers=headers)
-                response = self._http.getresponse()
-                body = response.read()
-                break
-            except (ConnectionError, OSError) as error:
-                self._http.close()
-                if attempt == 2 or isinstance(error, ssl.SSLError):
-                    raise KubeConnectionError("cannot reach the API server %s: %s" % (self.connection.server, error))
-        if response.status == 404:
+        try:
+            response = self._session.request("GET", self.connection.server + path, params=query, headers=headers,
+                                             timeout=self.timeout)
+        except HttpTransportError as error:
+            raise KubeConnectionError("cannot reach the API server %s: %s" % (self.connection.server, error))
+        if response.status_code == 404:
             return None
-        if response.status >= 400:
+        if response.status_code >= 400:
             try:
-                message = json.loads(body).get("message") or body.decode(errors="replace")
+                message = response.json().get("message") or response.text
             except ValueError:
-                message = body.decode(errors="replace")[:500]
-            raise KubeApiError(response.status, "GET %s: %s" % (path, message))
-        return json.loads(body)
+                message = response.text[:500]
+            raise KubeApiError(response.status_code, "GET %s: %s" % (path, message))
+        return response.json()
 
     def resource(self, api_version, kind):
         """(group, version, plural, namespaced) of a kind, or None when the cluster does not serve it."""

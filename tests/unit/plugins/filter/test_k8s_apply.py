@@ -12,8 +12,6 @@ from ansible_collections.gke_ai.inference_gateway.plugins.filter.k8s_apply impor
     k8s_diff,
     k8s_field_managers,
     k8s_fields_without,
-    k8s_object_label,
-    k8s_pending,
 )
 
 
@@ -31,29 +29,7 @@ def single(name, changed, before=None, after=None, method="apply"):
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"k8s_diff", "k8s_field_managers", "k8s_fields_without",
-                                             "k8s_object_label", "k8s_pending"}
-
-
-def test_object_label_names_objects_as_the_apply_plan_does():
-    assert k8s_object_label(route("r", "h")) == "HTTPRoute ns/r"
-    assert k8s_object_label({"kind": "Namespace", "metadata": {"name": "demo"}}) == "Namespace demo"
-    with pytest.raises(AnsibleFilterError):
-        k8s_object_label("not an object")
-
-
-def test_pending_keeps_the_planned_objects_in_their_order():
-    objects = [route("a", "h"), route("b", "h"), route("c", "h")]
-    plan = {"reasons": {"HTTPRoute ns/c": "does not exist", "HTTPRoute ns/a": "spec.hostnames differs"}}
-    assert [o["metadata"]["name"] for o in k8s_pending(objects, plan)] == ["a", "c"]
-    assert k8s_pending(objects, {"reasons": {}}) == []
-
-
-def test_pending_without_a_plan_keeps_everything():
-    objects = [route("a", "h")]
-    assert k8s_pending(objects, {}) == objects
-    with pytest.raises(AnsibleFilterError):
-        k8s_pending(objects, None)
+    assert set(FilterModule().filters()) == {"k8s_diff", "k8s_field_managers", "k8s_fields_without"}
 
 
 def test_single_object_result_gives_one_diff_with_identity_headers():
