@@ -170,6 +170,10 @@ def test_bad_vllm_flag_crash_loops_and_never_gets_ready(local_env, namespace):
     assert terminated["exitCode"] == 0 and terminated["reason"] == "Completed"  # the simulator exits 0 on bad flags
     assert "unknown flag: --max-model-lenn" in terminated["message"]
     assert cs["ready"] is False
+    (pod,) = pods(local_env, namespace, "app=bad")
+    events = json.loads(local_env.kubectl("get", "events", "-n", namespace, "-o", "json", "--field-selector",
+                                          f"involvedObject.name={pod['metadata']['name']},reason=BackOff").stdout)
+    assert events["items"] and events["items"][0]["type"] == "Warning"
 
 
 def test_killed_process_restarts(local_env, sims):
