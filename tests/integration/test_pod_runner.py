@@ -99,8 +99,8 @@ def deployment(name, replicas, container):
 
 
 def apply(local_env, ns, *objs):
-    local_env.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                                        "items": list(objs)}))
+    objects = {"apiVersion": "v1", "kind": "List", "items": list(objs)}
+    local_env.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps(objects))
 
 
 @pytest.fixture(scope="module")
