@@ -386,7 +386,7 @@ def serve_once(handler):
     listener.listen()
 
     def run():
-        conn, _ = listener.accept()
+        conn = listener.accept()[0]
         with conn:
             handler(conn)
         listener.close()
