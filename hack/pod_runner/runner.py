@@ -186,7 +186,10 @@ class Runner:
                 if self.stopping.is_set():
                     break
                 if all(i.synced.is_set() for i in informers):
-                    self.reconcile()
+                    try:
+                        self.reconcile()
+                    except Exception:  # noqa: BLE001  (log it and try again: pods must not lose their runner)
+                        log.exception("reconcile failed")
         finally:
             for informer in informers:
                 informer.stop()
