@@ -216,6 +216,8 @@ class PodWorker(threading.Thread):
         c.record.ready = False
         c.probes = self._probe_states(c)
         c.record.started = "startup" not in c.probes
+        # no readiness probe and no port to try: ready once started, as the kubelet says
+        c.record.ready = c.record.started and "readiness" not in c.probes
         log.info("%s/%s: started pid %d (restart %d)", self.key, c.record.name, c.proc.pid, c.record.restart_count)
         self.event(c, "Normal", "Started", f"Started container {c.record.name} (pid {c.proc.pid})")
 
@@ -304,6 +306,7 @@ class PodWorker(threading.Thread):
             if kind == "startup":
                 if result:
                     c.record.started = True
+                    c.record.ready = "readiness" not in c.probes
                 elif state.failures >= threshold_fail:
                     self._probe_failed(c, "Startup", result.message)
             elif kind == "liveness":
