@@ -30,3 +30,10 @@ def test_identity_ignores_the_version_and_reference_is_enough_to_delete_by():
     live = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n", "uid": "u"},
             "spec": {"ports": []}}
     assert reference(live) == {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n"}}
+
+
+def test_identity_includes_the_namespace():
+    """A Service of the same name in another namespace is another object: it is stale when not wanted."""
+    here = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"}}
+    there = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "b"}}
+    assert identity(here) != identity(there)

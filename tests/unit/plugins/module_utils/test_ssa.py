@@ -306,3 +306,48 @@ def test_values_equal(desired, served, equal):
 def test_object_label():
     assert object_label({"kind": "Deployment", "metadata": {"name": "d", "namespace": "n"}}) == "Deployment n/d"
     assert object_label({"kind": "CustomResourceDefinition", "metadata": {"name": "x.y"}}) == "CustomResourceDefinition x.y"
+
+
+# --- "unchanged" errs towards "changed": a number and its decimal string are equal only for quantities -----------
+
+def _owned_scalars(api_version, kind, spec, owned_spec):
+    """A live object whose spec our manager owns field by field (owned_spec: the fieldsV1 of spec)."""
+    return {"apiVersion": api_version, "kind": kind, "metadata": {
+        "name": "x", "namespace": "n", "managedFields": [{
+            "manager": MANAGER, "operation": "Apply", "apiVersion": api_version, "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": owned_spec}}]}, "spec": spec}
+
+
+SERVICE_PORT = 'k:{"port":8000,"protocol":"TCP"}'
+
+
+@pytest.mark.parametrize("desired_spec, live_spec, owned, reason", [
+    # an int-or-string is kept as given: "8000" names a port, 8000 is a number; an apply would change it
+    ({"ports": [{"port": 8000, "protocol": "TCP", "targetPort": "8000"}]},
+     {"ports": [{"port": 8000, "protocol": "TCP", "targetPort": 8000}]},
+     {"f:ports": {SERVICE_PORT: {".": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}}},
+     "spec.ports[0].targetPort differs"),
+    ({"ports": [{"port": 8000, "protocol": "TCP", "targetPort": 8000}]},
+     {"ports": [{"port": 8000, "protocol": "TCP", "targetPort": "8000"}]},
+     {"f:ports": {SERVICE_PORT: {".": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}}},
+     "spec.ports[0].targetPort differs"),
+])
+def test_an_int_or_string_is_not_a_quantity(desired_spec, live_spec, owned, reason):
+    obj = _owned_scalars("v1", "Service", live_spec, owned)
+    desired = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x", "namespace": "n"}, "spec": desired_spec}
+    assert apply_pending(desired, obj, MANAGER) == reason
+    assert apply_pending(desired, obj, MANAGER, builtin=True) == reason
+
+
+@pytest.mark.parametrize("desired_spec, reason", [
+    ({"replicas": "3", "strategy": {"rollingUpdate": {"maxUnavailable": 1}}}, "spec.replicas differs"),
+    ({"replicas": 3, "strategy": {"rollingUpdate": {"maxUnavailable": "1"}}},
+     "spec.strategy.rollingUpdate.maxUnavailable differs"),
+])
+def test_replicas_and_max_unavailable_are_not_quantities(desired_spec, reason):
+    obj = _owned_scalars("apps/v1", "Deployment", {"replicas": 3, "strategy": {"rollingUpdate": {"maxUnavailable": 1}}},
+                         {"f:replicas": {}, "f:strategy": {"f:rollingUpdate": {"f:maxUnavailable": {}}}})
+    desired = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "n"},
+               "spec": desired_spec}
+    assert apply_pending(desired, obj, MANAGER) == reason
+    assert apply_pending(desired, obj, MANAGER, builtin=True) == reason
