@@ -161,11 +161,11 @@ def slim(obj, live=False):
     return obj
 
 
-def identity(obj):
-    """What tells two objects apart for pruning: group, kind and name (the version may differ)."""
+def identity(obj, default_namespace=None):
+    """What tells two objects apart for pruning: group, kind, namespace and name (the version may differ)."""
     meta = obj.get("metadata") or {}
     group = (obj.get("apiVersion") or "").rpartition("/")[0]
-    return group, obj.get("kind"), meta.get("name")
+    return group, obj.get("kind"), meta.get("namespace") or default_namespace, meta.get("name")
 
 
 def reference(obj):
@@ -274,7 +274,7 @@ class LookupModule(LookupBase):
         field_manager = self.get_option("field_manager")
         default_namespace = self.get_option("namespace")
         plan = {"pending": [], "reasons": {}, "live": [], "selected": [], "stale": []}
-        wanted = set(identity(obj) for obj in objects)
+        wanted = set(identity(obj, default_namespace) for obj in objects)
         schemas = {}
         for desired in objects:
             resource = client.resource(desired["apiVersion"], desired["kind"])

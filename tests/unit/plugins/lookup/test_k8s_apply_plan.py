@@ -24,9 +24,9 @@ def test_slim_keeps_a_live_crd_status_only():
 def test_identity_ignores_the_version_and_reference_is_enough_to_delete_by():
     v1 = {"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool", "metadata": {"name": "p"}}
     v1alpha2 = dict(v1, apiVersion="inference.networking.x-k8s.io/v1alpha2")
-    assert identity(v1) == ("inference.networking.k8s.io", "InferencePool", "p")
+    assert identity(v1) == ("inference.networking.k8s.io", "InferencePool", None, "p")
     assert identity(v1) != identity(v1alpha2)  # another group is another kind
-    assert identity({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}) == ("", "Service", "s")
+    assert identity({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}, "n") == ("", "Service", "n", "s")
     live = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n", "uid": "u"},
             "spec": {"ports": []}}
     assert reference(live) == {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n"}}
