@@ -118,7 +118,8 @@ def kubernetes_core(params):
     return {"server": configuration.host, "token": token.split(" ", 1)[1] if token else None,
             "ca": _read(configuration.ssl_ca_cert), "cert": _read(configuration.cert_file),
             "key": _read(configuration.key_file), "verify": bool(configuration.verify_ssl), "proxy": proxy,
-            "basic": bool(token and token.lower().startswith("basic ")), "headers": headers}
+            "basic": bool(token and token.lower().startswith("basic ")
+                          or (configuration.username and configuration.password)), "headers": headers}
 
 
 def ours(params):
