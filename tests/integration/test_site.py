@@ -573,3 +573,69 @@ def test_removed_model_and_redirect_are_pruned(local_env, tmp_path):
         assert "sectionName" not in route["spec"]["parentRefs"][0]
     finally:
         delete_namespace(local_env, namespace)
+
+
+# --------------------------------------------------------------------------- manual replicas <-> autoscaling
+
+class DeploymentWatch:
+    """(spec.replicas, status.readyReplicas) of one Deployment at every change, from a watch in a thread."""
+
+    def __init__(self, api, namespace, name):
+        from kubernetes import client, watch
+        self.apps = client.AppsV1Api(api)
+        self.namespace, self.name = namespace, name
+        self.seen = []
+        self.watch = watch.Watch()
+        current = self.apps.read_namespaced_deployment(name, namespace)
+        self.seen.append((current.spec.replicas, current.status.ready_replicas or 0))
+        self.resource_version = current.metadata.resource_version
+        self.stopped = False
+        import threading
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            for event in self.watch.stream(self.apps.list_namespaced_deployment, self.namespace,
+                                           field_selector="metadata.name=%s" % self.name,
+                                           resource_version=self.resource_version, timeout_seconds=300):
+                obj = event["object"]
+                self.seen.append((obj.spec.replicas, obj.status.ready_replicas or 0))
+        except Exception:  # the stream ends when stop() closes it
+            if not self.stopped:
+                raise
+
+    def stop(self, settle=3.0):
+        time.sleep(settle)  # the controllers (ReplicaSet, HPA) act right after the run
+        self.stopped = True
+        self.watch.stop()
+        self.thread.join(10)
+        return self.seen
+
+
+def test_switching_between_manual_replicas_and_autoscaling_keeps_every_serving_pod(local_env, api, tmp_path):
+    """spec.replicas goes from the collection to the HPA (and back) without the API server resetting it to 1: the
+    Deployment's replicas and ready replicas never drop (Kubernetes' "Transferring ownership" of server-side
+    apply)."""
+    namespace = new_namespace("site-handover")
+    manual = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com", replicas=3)]}
+    autoscaled = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com", replicas=3,
+                                        autoscaling={"enabled": True, "min": 2, "max": 3})]}
+    tags = ("--tags", "vllm_model,hpa_metrics")
+    try:
+        run = playbook(local_env, tmp_path, "site.yml", namespace, *tags, extra=manual)
+        assert run.rc == 0, run.failures()
+        assert kget(local_env, "deployment", namespace, "vllm-tiny")["status"]["readyReplicas"] == 3
+        for extra, hpa in ((autoscaled, True), (manual, False)):
+            watch = DeploymentWatch(api, namespace, "vllm-tiny")
+            run = playbook(local_env, tmp_path, "site.yml", namespace, *tags, extra=extra)
+            seen = watch.stop()
+            assert run.rc == 0, run.failures()
+            assert all(replicas >= 3 and ready >= 3 for replicas, ready in seen), seen
+            assert (kget(local_env, "hpa", namespace, "vllm-tiny", check=False) is not None) is hpa
+        deployment = kget(local_env, "deployment", namespace, "vllm-tiny")
+        fields = [m for m in deployment["metadata"]["managedFields"] if m["manager"] == FIELD_MANAGER
+                  and m["operation"] == "Apply"]
+        assert "f:replicas" in fields[0]["fieldsV1"]["f:spec"]  # manual again: the collection owns the field
+    finally:
+        delete_namespace(local_env, namespace)
