@@ -416,9 +416,12 @@ class KubeClient:
         group, _sep, version = api_version.rpartition("/")
         return group, version, entry["name"], entry.get("namespaced", False)
 
-    def forget(self, api_version):
-        """Discover ``api_version`` again on next use (after its CRD was applied)."""
-        self._discovery.pop(api_version, None)
+    def group_versions(self, group):
+        """The versions an API group serves, the preferred one first ([] when the group is not served)."""
+        listing = self.request("GET", "/apis/" + group, missing_ok=True) or {}
+        preferred = (listing.get("preferredVersion") or {}).get("groupVersion")
+        versions = [v.get("groupVersion") for v in listing.get("versions") or []]
+        return ([preferred] if preferred else []) + [v for v in versions if v != preferred]
 
     @staticmethod
     def path(resource, namespace=None, name=None):
@@ -516,8 +519,11 @@ class CoreClient:
         self._resources[key] = found
         return key
 
-    def forget(self, api_version):
-        self._client.client.resources.invalidate_cache()
+    def group_versions(self, group):
+        listing = self._call(self._client.client.request, "get", "/apis/" + group)
+        preferred = (listing.get("preferredVersion") or {}).get("groupVersion")
+        versions = [v.get("groupVersion") for v in listing.get("versions") or []]
+        return ([preferred] if preferred else []) + [v for v in versions if v != preferred]
 
     def _namespace(self, resource, namespace):
         return namespace if resource[3] else None

@@ -347,6 +347,8 @@ def apply_pending(desired, live, field_manager, schema=None, builtin=False):
         return "does not exist"
     entry = apply_entry(live, field_manager, desired.get("apiVersion"))
     if entry is None:
+        if all(_skipped((), key, value) for key, value in desired.items()):
+            return None  # identity only: an apply would own nothing (the server records no empty entry)
         return "not applied by %s as %s yet" % (field_manager, desired.get("apiVersion"))
     if entry.get("fieldsType", "FieldsV1") != "FieldsV1":
         return "field ownership recorded as %s" % entry.get("fieldsType")
