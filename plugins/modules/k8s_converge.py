@@ -21,7 +21,7 @@ description:
     which of them a server-side apply by O(field_manager) would change (every configured value and the manager's
     C(metadata.managedFields), with the defaults of a custom resource's schema; anything undecidable counts as a
     change), and applies only those, in the order given, with conflicts forced. A converged step makes reads
-    only, and no module process runs: this is an action plugin executed on the controller.
+    only, and no module process runs (this is an action plugin executed on the controller).
   - With O(applyset), the objects are the members of an ApplySet (Kubernetes KEP 3659) whose parent is the
     ConfigMap O(applyset) in O(namespace); each member is labelled C(applyset.kubernetes.io/part-of). What carries
     the label and is no longer in O(objects) (same group, kind, namespace and name) is deleted (O(prune)), and
