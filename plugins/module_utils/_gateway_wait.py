@@ -370,7 +370,7 @@ class GatewayReadiness(object):
         self.gw_res = find_resource(self.client, "Gateway", group=GATEWAY_GROUP)
         if self.gw_res is None:
             raise GatewayWaitError("The Gateway API (%s, kind Gateway) is not served by this cluster; "
-                         "install the Gateway API CRDs (GKE: enable the Gateway API)." % GATEWAY_GROUP)
+                                   "install the Gateway API CRDs (GKE: enable the Gateway API)." % GATEWAY_GROUP)
         self.route_res = find_resource(self.client, "HTTPRoute", group=GATEWAY_GROUP)
         self.pool_res = {}
         if self.params["check_inference_pools"]:
@@ -504,7 +504,6 @@ class GatewayReadiness(object):
 
 class GatewayWaitError(Exception):
     """The wait cannot go on (the Gateway API is not served, the Gateway cannot be read)."""
-
 
 
 def _rfc3339(epoch):

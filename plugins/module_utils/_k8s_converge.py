@@ -394,8 +394,10 @@ class Converger(object):
             found = self.resource(version, kind)
             if found is not None:
                 return found
-        candidates = ["v1"] if not group else self._call("discovery of %s" % group, self.client.group_versions,
-                                                          group)
+        if group:
+            candidates = self._call("discovery of %s" % group, self.client.group_versions, group)
+        else:
+            candidates = ["v1"]
         for version in candidates:
             found = self.resource(version, kind)
             if found is not None:
@@ -581,6 +583,8 @@ class Converger(object):
         return configmaps, parent, parse_group_kinds(annotations.get(APPLYSET_KINDS)), namespaces
 
     def _write_parent(self, configmaps, name, set_id, parent, group_kinds, namespaces):
+        if parent is None and not group_kinds:
+            return None  # a step with nothing to record needs no parent
         wanted = applyset_parent(name, self.namespace, set_id, group_kinds, namespaces - {self.namespace})
         current = (parent or {}).get("metadata") or {}
         if parent is not None and current.get("annotations", {}).get(APPLYSET_KINDS) == \
@@ -591,6 +595,7 @@ class Converger(object):
             return parent
         if self.check_mode:
             return parent
+        self.changed = True
         return self._call("apply the ApplySet parent ConfigMap %s/%s" % (self.namespace, name), self.client.apply,
                           configmaps, wanted, self.field_manager, True, False)
 
@@ -617,7 +622,8 @@ class Converger(object):
                 "list %s" % query["kind"], self.client.list, resource, query.get("namespace"),
                 query.get("label_selector")))
 
-        parent = stale_members = None
+        parent = stale_members = configmaps = None
+        recorded_kinds = wanted_kinds = recorded_namespaces = wanted_namespaces = set()
         if set_id:
             configmaps, parent, recorded_kinds, recorded_namespaces = self._parent(applyset)
             wanted_kinds = {(group_of(i.desired["apiVersion"]), i.desired["kind"]) for i in items

@@ -36,8 +36,8 @@ def _one_line(text):
 
 def has_predicate(obj):
     """Whether readiness of ``obj`` is judged here (others are ready once they exist)."""
-    return (obj.get("apiVersion"), obj.get("kind")) in (("apps/v1", "Deployment"),
-                                                       ("apiextensions.k8s.io/v1", "CustomResourceDefinition"))
+    judged = (("apps/v1", "Deployment"), ("apiextensions.k8s.io/v1", "CustomResourceDefinition"))
+    return (obj.get("apiVersion"), obj.get("kind")) in judged
 
 
 def deployment_blockers(deployment, title=None):
@@ -99,8 +99,8 @@ def crash_loop(pod):
         restarts = container.get("restartCount") or 0
         if waiting.get("reason") != "CrashLoopBackOff" and not (restarts and last):
             continue
-        text = "container %s is crash-looping (%d restart%s" % (container.get("name"), restarts,
-                                                               "" if restarts == 1 else "s")
+        plural = "" if restarts == 1 else "s"
+        text = "container %s is crash-looping (%d restart%s" % (container.get("name"), restarts, plural)
         text += ", %s)" % waiting["reason"] if waiting.get("reason") else ")"
         if last:
             text += "; last exit: %s, exit code %s" % (last.get("reason") or "terminated", last.get("exitCode"))

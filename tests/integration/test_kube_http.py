@@ -95,8 +95,8 @@ def test_writes_apply_dry_run_patch_and_delete(local_env, clients, which):
         assert dry["data"] == {"a": "1"} and client.get(configmaps, "w", namespace) is None
         made = client.apply(configmaps, desired, "writer")
         assert [m["manager"] for m in made["metadata"]["managedFields"]] == ["writer"]
-        patched = client.json_patch(configmaps, "w", namespace, [{"op": "test", "path": "/data/a", "value": "1"},
-                                                                  {"op": "replace", "path": "/data/a", "value": "2"}])
+        operations = [{"op": "test", "path": "/data/a", "value": "1"}, {"op": "replace", "path": "/data/a", "value": "2"}]
+        patched = client.json_patch(configmaps, "w", namespace, operations)
         assert patched["data"] == {"a": "2"} == kubectl_json(local_env, "-n", namespace, "get", "cm", "w")["data"]
         with pytest.raises(KubeApiError) as raised:  # a failed test operation changes nothing
             client.json_patch(configmaps, "w", namespace, [{"op": "test", "path": "/data/a", "value": "1"}])

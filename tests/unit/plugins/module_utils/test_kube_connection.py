@@ -39,10 +39,10 @@ class World(object):
         self.home = tmp_path / "home"
         (self.home / ".kube").mkdir(parents=True)
         self.sa = tmp_path / "serviceaccount"
+        cleared = ("KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "KUBERNETES_SERVICE_HOST",
+                   "KUBERNETES_SERVICE_PORT")
         for name in list(os.environ):
-            if name.startswith("K8S_AUTH_") or name.upper() in ("KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY",
-                                                                  "ALL_PROXY", "NO_PROXY", "KUBERNETES_SERVICE_HOST",
-                                                                  "KUBERNETES_SERVICE_PORT"):
+            if name.startswith("K8S_AUTH_") or name.upper() in cleared:
                 monkeypatch.delenv(name)
         monkeypatch.setenv("HOME", str(self.home))
         monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", "~/.kube/config")
