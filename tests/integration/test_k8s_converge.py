@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -104,3 +105,59 @@ def test_an_applyset_prunes_what_the_step_no_longer_has_whatever_its_kind(local_
             ["configmap/kube-root-ca.crt"]
     finally:
         local_env.kubectl("delete", "clusterrole", role, "--ignore-not-found", check=False)
+
+
+def test_a_crash_looping_model_server_fails_the_wait_at_once(local_env, tmp_path, namespace):
+    """The wait stops as soon as a pod's container is crash-looping and names the model and the container's last
+    exit. The pod runs on a Node no kubelet (kwok) manages, so the test writes the container status a kubelet writes
+    for a vLLM that exits on a bad flag (CrashLoopBackOff, lastState.terminated)."""
+    node = "no-kubelet-%s" % namespace
+    local_env.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Node",
+                                                           "metadata": {"name": node}}))
+    server = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "vllm-bad"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": "vllm-bad"}},
+        "template": {"metadata": {"labels": {"app": "vllm-bad"}}, "spec": {
+            "nodeName": node, "containers": [{"name": "inference-server", "image": "vllm/vllm-openai:v0.8.5.post1",
+                                              "args": ["--bogus-flag"]}]}}}}
+    path = tmp_path / "play.json"
+    path.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "gke_ai.inference_gateway.k8s_converge": {
+            "objects": [server], "namespace": namespace, "field_manager": "t", "kubeconfig": local_env.kubeconfig,
+            "wait": True, "wait_timeout": 600, "wait_sleep": 1, "wait_titles": {"vllm-bad": "model bad-flags"}}}]}]))
+    env = dict(local_env.env, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    started = time.monotonic()
+    play = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(tmp_path))
+    try:
+        pod = None
+        while pod is None:
+            assert time.monotonic() - started < 60 and play.poll() is None, "no pod, or the play ended"
+            pods = json.loads(local_env.kubectl("-n", namespace, "get", "pods", "-o", "json").stdout)["items"]
+            pod = pods[0]["metadata"]["name"] if pods else None
+            time.sleep(0.5)
+        status = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+                             "containerStatuses": [{
+                                 "name": "inference-server", "ready": False, "restartCount": 2, "started": False,
+                                 "image": "vllm/vllm-openai:v0.8.5.post1", "imageID": "",
+                                 "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                       "message": "back-off 20s restarting failed container"}},
+                                 "lastState": {"terminated": {
+                                     "exitCode": 2, "reason": "Error", "startedAt": "2026-01-01T00:00:00Z",
+                                     "finishedAt": "2026-01-01T00:00:03Z",
+                                     "message": "api_server.py: error: unrecognized arguments: --bogus-flag"}}}]}}
+        local_env.kubectl("-n", namespace, "patch", "pod", pod, "--subresource=status", "--type=merge",
+                          "-p", json.dumps(status))
+        stdout, _stderr = play.communicate(timeout=120)
+    finally:
+        if play.poll() is None:
+            play.kill()
+        local_env.kubectl("delete", "node", node, "--ignore-not-found", check=False)
+    result = json.loads(stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert result.get("failed") and time.monotonic() - started < 120  # far below the 600 s of the wait
+    assert result["msg"].startswith("crash-looping, waiting cannot help:\n- model bad-flags, Deployment %s/vllm-bad: "
+                                    "pod %s container inference-server is crash-looping (2 restarts, CrashLoopBackOff)"
+                                    % (namespace, pod)), result["msg"]
+    assert result["msg"].endswith("last exit: Error, exit code 2: api_server.py: error: unrecognized arguments: "
+                                  "--bogus-flag")
+    assert result["created"] == ["Deployment %s/vllm-bad" % namespace]
