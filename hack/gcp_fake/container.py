@@ -356,6 +356,7 @@ def update_pool(call: Call):
     probe = copy.deepcopy(pool)
     _apply_update(probe, body)
     _validate_pool(probe)
+    new_machines = _machine(probe) != _machine(pool)
 
     def apply(target):
         _apply_update(target, body)
@@ -363,9 +364,19 @@ def update_pool(call: Call):
         if "locations" in body:
             world.pool_sizes[name] = clamp(target, int(target.get("initialNodeCount", 0)) * len(target["locations"])
                                            if bounds(target) is None else world.pool_sizes.get(name, 0))
-        if world.kube is not None and ("machineType" in body or "accelerators" in body):
+        if world.kube is not None and new_machines:
             world.kube.resize(target["name"], 0, None)  # new machines: the nodes are recreated
+        # Otherwise (labels, taints, the GPU driver version...) the nodes are relabelled where they are. GKE rolls
+        # such changes out with a surge upgrade, a new node before an old one goes; the fake keeps the nodes.
     return _mutation(call, "UPGRADE_NODES", apply)
+
+
+def _machine(pool: dict) -> tuple:
+    """What the nodes are: machine type and accelerator type and count (not the driver version)."""
+    config = pool.get("config") or {}
+    accelerators = tuple((a.get("acceleratorType"), int(a.get("acceleratorCount") or 0))
+                         for a in config.get("accelerators") or [])
+    return config.get("machineType"), accelerators
 
 
 def _apply_update(pool: dict, body: dict) -> None:

@@ -68,8 +68,10 @@ def same_bytes(given: str, current: str) -> bool:
                                     validate=True)
         except (ValueError, TypeError):
             return None
-    left = decode(given or "")
-    return left is not None and left == decode(current or "")
+    if not given or not current:
+        return False  # a missing etag is not a match (the callers treat "none given" before asking)
+    left = decode(given)
+    return left is not None and left == decode(current)
 
 
 @dataclass
