@@ -727,7 +727,6 @@ class GcpClient(object):
                            message=message)
         return op
 
-
     def wait_until(self, read, done, value, timeout, describe):
         """A waiter: poll ``read()`` (starting from ``value``) until ``done(value)``, on the operation poll schedule;
         returns the last value. ``describe(value)`` says what is still awaited when ``timeout`` seconds pass."""

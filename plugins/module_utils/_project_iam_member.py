@@ -165,8 +165,8 @@ class ProjectIamMember(GcpResource):
         super(ProjectIamMember, self).__init__(module)
         self.written = None
         self.conflict_retries = self.params["conflict_retries"]
-        self.what = "%s %s for %s" % ("grant" if not self.absent else "revoke", self.params["role"],
-                                     self.params["member"])
+        verb = "revoke" if self.absent else "grant"
+        self.what = "%s %s for %s" % (verb, self.params["role"], self.params["member"])
 
     def base(self):
         return "v1/projects/%s" % self.project

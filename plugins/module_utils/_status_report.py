@@ -86,8 +86,8 @@ def gateway(inputs, out):
                                                    ", READY" if gw.get("ready") else ", not ready")]
     for kind, cond in (g.get("conditions") or {}).items():
         if kind in ("Accepted", "Programmed"):
-            lines.append("  %s=%s %s%s" % (kind, cond.get("status"), cond.get("reason"),
-                                          ": " + cond["message"] if cond.get("message") else ""))
+            message = ": " + cond["message"] if cond.get("message") else ""
+            lines.append("  %s=%s %s%s" % (kind, cond.get("status"), cond.get("reason"), message))
     for listener in g.get("listeners") or []:
         lines.append("  listener %s: %s route(s) attached" % (listener.get("name"), listener.get("attached_routes", 0)))
     return lines
@@ -183,8 +183,8 @@ def hpas(inputs, out):
             name, replicas, _get(hpa, "spec", "minReplicas", default=1), _get(hpa, "spec", "maxReplicas"),
             ", ".join(_json(c) for c in current) or "<unknown>", ", ".join(_json(t) for t in target))
         if active and active.get("status") != "True":
-            line += ", ScalingActive=%s %s: %s" % (active.get("status"), active.get("reason"),
-                                                    truncate(active.get("message") or "", 160))
+            message = truncate(active.get("message") or "", 160)
+            line += ", ScalingActive=%s %s: %s" % (active.get("status"), active.get("reason"), message)
         lines.append(line)
     return lines
 
@@ -201,8 +201,8 @@ def events(inputs, out):
     found = sorted(inputs.get("events") or [], key=lambda e: _get(e, "metadata", "creationTimestamp", default=""))
     limit = int(inputs.get("events_max", 15))
     recent = found[-limit:] if limit > 0 else []
-    lines = ["Recent warning events: %d%s" % (len(recent), " (of %d)" % len(found) if len(found) > len(recent)
-                                                else "")]
+    of = " (of %d)" % len(found) if len(found) > len(recent) else ""
+    lines = ["Recent warning events: %d%s" % (len(recent), of)]
     for e in recent:
         obj = e.get("involvedObject") or {}
         lines.append("  %s/%s %s (x%s): %s" % (obj.get("kind"), obj.get("name"), e.get("reason"), e.get("count") or 1,
@@ -305,8 +305,8 @@ def google_cloud(inputs, out):
         data["security_policy"] = {"name": item["name"], "region": item.get("region"),
                                    "rules": [{"priority": r.get("priority"), "action": r.get("action")}
                                              for r in rules]}
-        lines.append("  Cloud Armor policy %s: %s, %d rule(s)" % (where, policy.get("type") or "CLOUD_ARMOR",
-                                                                 len(rules)))
+        kind = policy.get("type") or "CLOUD_ARMOR"
+        lines.append("  Cloud Armor policy %s: %s, %d rule(s)" % (where, kind, len(rules)))
         lines.extend(_rule_line(r) for r in rules)
 
     for item in info.get("iam_members") or []:
@@ -352,9 +352,9 @@ def google_cloud(inputs, out):
             problems.append("certificate %s missing" % item["name"])
         else:
             expiry, days = _expiry(cert.get("expireTime"), gcp.get("now") or "")
-            data.setdefault("certificates", {})[item["name"]] = {"san_dns_names": cert.get("sanDnsnames") or [],
-                                                                "expire_time": cert.get("expireTime"),
-                                                                "days_left": days}
+            data.setdefault("certificates", {})[item["name"]] = {
+                "san_dns_names": cert.get("sanDnsnames") or [], "expire_time": cert.get("expireTime"),
+                "days_left": days}
             lines.append("  certificate %s: %s, expires %s" % (where, ", ".join(cert.get("sanDnsnames") or [])
                                                                or "no DNS names", expiry))
             if days is not None and days < 0:

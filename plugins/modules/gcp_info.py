@@ -137,6 +137,12 @@ iam_members:
   type: list
   elements: dict
   sample: [{role: roles/monitoring.viewer, member: "principal://...", present: true}]
+api_log:
+  description: Retries of API requests during the run (no request bodies).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 """
 
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp import GcpModule

@@ -115,6 +115,12 @@ etag:
   returned: always
   type: str
   sample: BwYlL0h0w9Y=
+actions:
+  description: What the task did (or would do in check mode) - C(set_iam_policy) when the policy is written.
+  returned: always
+  type: list
+  elements: str
+  sample: [set_iam_policy]
 attempts:
   description: Number of read-modify-write rounds (more than one after concurrent modifications).
   returned: always

@@ -20,7 +20,8 @@ import uuid
 import pytest
 import requests
 
-from gcloud_cli import Gcloud  # pylint: disable=import-error  (tests/integration is on sys.path under pytest)
+# tests/integration is on sys.path under pytest
+from gcloud_cli import Gcloud  # pylint: disable=import-error
 
 pytestmark = pytest.mark.integration
 
@@ -150,8 +151,8 @@ def test_v040_node_pool_per_zone_limits_driver_update_and_operations(gcloud, loc
             described = gcloud.json("container", "operations", "describe", op_name, "--location=us-central1")
             assert described["operationType"] == "DELETE_NODE_POOL"
             assert described["targetLink"].endswith(f"/nodePools/{name}")
-            assert op_name in {o["name"] for o in gcloud.json("container", "operations", "list",
-                                                               "--location=us-central1")}
+            listed = gcloud.json("container", "operations", "list", "--location=us-central1")
+            assert op_name in {o["name"] for o in listed}
             gcloud("container", "operations", "wait", op_name, "--location=us-central1")
         finally:
             requests.post(f"{local_env.gcp_url}/_fake/config", json={"operation_delay_seconds": 0}, timeout=10)
@@ -184,7 +185,7 @@ def test_walkthrough_iam_binding_and_its_companions(gcloud):
 
     before = gcloud.json("projects", "get-iam-policy", "local-project")
     had = member in members(before)
-    for _ in range(2):  # the second grant changes nothing and still succeeds
+    for dummy in range(2):  # the second grant changes nothing and still succeeds
         granted = gcloud.json("projects", "add-iam-policy-binding", "projects/local-project", "--role",
                               "roles/monitoring.viewer", "--condition", "None", f"--member={member}")
         assert member in members(granted)

@@ -577,7 +577,7 @@ def _urlsafe(value: str) -> str:
 def test_etags_hold_a_character_of_both_alphabets_and_are_compared_as_bytes(fake):
     from gcp_fake.world import new_etag, same_bytes
 
-    assert all(set(new_etag()) & {"+", "/"} for _ in range(50))
+    assert all(set(new_etag()) & {"+", "/"} for dummy in range(50))
     assert same_bytes("a+b/cA==", "a-b_cA") and not same_bytes("a+b/cA==", "a+b/dA==") and not same_bytes("", "")
     policy = fake.ok("POST", f"{CRM}:getIamPolicy", {})
     policy["etag"] = _urlsafe(policy["etag"])
@@ -668,7 +668,7 @@ def test_aggregated_lists_and_accelerator_types(fake):
     assert l4["description"] == "NVIDIA L4" and l4["maximumCardsPerInstance"] == 8
     assert fake.call("GET", "/compute/compute/v1/projects/local-project/zones/mars-1a/acceleratorTypes")[0] == 404
     # A parameter the discovery document lists nowhere is still refused.
-    assert fake.call("GET", f"/compute/compute/v1/projects/local-project/aggregated/subnetworks?nope=1")[0] == 400
+    assert fake.call("GET", "/compute/compute/v1/projects/local-project/aggregated/subnetworks?nope=1")[0] == 400
 
 
 def test_patch_rule_clears_what_its_update_mask_names(fake):

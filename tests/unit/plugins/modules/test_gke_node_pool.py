@@ -111,8 +111,8 @@ def test_scopes_take_full_urls_and_gcloud_aliases(given, expanded):
 
 
 def test_scopes_compared_as_a_set_only_when_set_and_need_a_new_pool():
-    have = gnp.current_state(api_pool(config={"oauthScopes": ["https://www.googleapis.com/auth/logging.write",
-                                                             "https://www.googleapis.com/auth/monitoring"]}))
+    scopes = ["https://www.googleapis.com/auth/logging.write", "https://www.googleapis.com/auth/monitoring"]
+    have = gnp.current_state(api_pool(config={"oauthScopes": scopes}))
     assert gnp.plan_changes(have, gnp.desired_state(params())) == ([], [])
     assert gnp.plan_changes(have, gnp.desired_state(params(oauth_scopes=["monitoring", "logging.write"]))) == ([], [])
     assert gnp.plan_changes(have, gnp.desired_state(params(oauth_scopes=["cloud-platform"]))) == (["oauth_scopes"], [])
