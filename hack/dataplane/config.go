@@ -101,7 +101,7 @@ type HealthCheck struct {
 
 func (h HealthCheck) Describe() string {
 	if h.Type == "" {
-		return "no health check (endpoint readiness only)"
+		return "none (endpoint readiness only)"
 	}
 	port := "serving port"
 	if h.Port != 0 {

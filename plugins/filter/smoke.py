@@ -37,8 +37,9 @@ def _wrap(fn, *args, **kwargs):
 
 
 def smoke_probes(models, gateway, prompt=None, max_tokens=None, selected_header="x-infgw-selected", bbr=True,
-                 pools=True):
-    kwargs = {"selected_header": selected_header, "bbr": bool(bbr), "pools": bool(pools)}
+                 pools=True, cloud_armor=None):
+    kwargs = {"selected_header": selected_header, "bbr": bool(bbr), "pools": bool(pools),
+              "cloud_armor": _plain(cloud_armor) if cloud_armor else None}
     if prompt:
         kwargs["prompt"] = prompt
     if max_tokens:

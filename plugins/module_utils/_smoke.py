@@ -47,7 +47,7 @@ def _completion(model, prompt, max_tokens):
 
 
 def route_probes(models, gateway, prompt=DEFAULT_PROMPT, max_tokens=DEFAULT_MAX_TOKENS, path="/v1/completions",
-                 selected_header=SELECTED_HEADER, bbr=True, pools=True):
+                 selected_header=SELECTED_HEADER, bbr=True, pools=True, cloud_armor=None):
     """One request per route, from the resolved data model (infgw_models_resolved, infgw_gateway_resolved).
 
     - each model's rule of the host-based route: its host, its model in the body;
@@ -55,7 +55,9 @@ def route_probes(models, gateway, prompt=DEFAULT_PROMPT, max_tokens=DEFAULT_MAX_
       the X-Gateway-Model-Name header the route matches);
     - each model's pool route (infp-<short_name>): the API hostname, the model in the body, the endpoint picker
       choosing the pod.
-    Every probe expects status 200 and an answer naming its model.
+    Every probe expects status 200 and an answer naming its model. A pool that Cloud Armor protects
+    (``cloud_armor``: infgw_cloud_armor_resolved, when enabled) may also answer 403: whether the client is in the
+    allow-list is the policy's business, not the route's; such a probe carries ``protected_by``.
     """
     if not isinstance(models, list) or not models:
         raise SmokeError("no models: pass infgw_models_resolved (a non-empty list)")
@@ -63,14 +65,18 @@ def route_probes(models, gateway, prompt=DEFAULT_PROMPT, max_tokens=DEFAULT_MAX_
         raise SmokeError("gateway must be infgw_gateway_resolved (a dict)")
     scheme, port = gateway_scheme(gateway)
     hosts = gateway.get("hosts") or {}
+    armor = cloud_armor if isinstance(cloud_armor, dict) and cloud_armor.get("enabled") else {}
     probes = []
 
-    def probe(kind, route, host, model, label):
+    def probe(kind, route, host, model, label, protected_by=None):
         p = {"name": "%s %s" % (label, host), "kind": kind, "route": route, "scheme": scheme, "host": host,
              "port": port, "path": path, "method": "POST", "body": _completion(model, prompt, max_tokens),
              "status_code": [200], "expected_model": model, "response_contains": '"model":"%s"' % model}
         if selected_header and kind in ("bbr", "pool"):
             p["response_headers"] = {selected_header: route}
+        if protected_by:
+            p["protected_by"] = protected_by
+            p["status_code"] = [200, 403]
         probes.append(p)
 
     for m in models:
@@ -88,13 +94,15 @@ def route_probes(models, gateway, prompt=DEFAULT_PROMPT, max_tokens=DEFAULT_MAX_
     if pools and hosts.get("api"):
         for m in models:
             route = m.get("infp_route_name") or "infp-" + (m.get("short_name") or m["name"])
-            probe("pool", route, hosts["api"], m["model"], "pool route %s:" % route)
+            policy = armor.get("policy") if m["name"] in (armor.get("pools") or []) else None
+            probe("pool", route, hosts["api"], m["model"], "pool route %s:" % route, protected_by=policy)
     return probes
 
 
 def ready_probes(probes):
-    """The probes as gateway_ready takes them (its option names only)."""
-    return [dict((k, v) for k, v in p.items() if k in READY_PROBE_KEYS) for p in probes]
+    """The probes as gateway_ready takes them (its option names only). Routes behind Cloud Armor are left out: a
+    wait cannot tell an allow-list that excludes the controller from a broken route."""
+    return [dict((k, v) for k, v in p.items() if k in READY_PROBE_KEYS) for p in probes if not p.get("protected_by")]
 
 
 def _env(container, name):
@@ -195,6 +203,10 @@ def evaluate(probe, status, headers, text, seconds, error=None):
         return result
     result["model"] = answered_model(text)
     result["answer"] = answer_text(text)
+    if status == 403 and probe.get("protected_by"):
+        result["ok"] = True
+        result["answer"] = "denied by Cloud Armor policy %s (this client is not in its allow-list)" % probe["protected_by"]
+        return result
     problems = []
     if status not in (probe.get("status_code") or [200]):
         excerpt = " ".join((text or "").split())[:120]
@@ -295,7 +307,7 @@ def backend_health_lines(report, namespace=None):
             continue
         bad = [e for e in eps if e.get("state") != "HEALTHY"]
         if not eps:
-            lines.append("NO ENDPOINTS %s (health check %s)" % (b["backend"], b.get("health_check")))
+            lines.append("NO ENDPOINTS %s, health check %s" % (b["backend"], b.get("health_check")))
         elif bad:
             status = "UNHEALTHY" if len(bad) == len(eps) else "DEGRADED"
             why = "; ".join("%s%s %s%s" % (e["address"], " (%s)" % e["pod"] if e.get("pod") else "", e.get("state"),
@@ -303,6 +315,6 @@ def backend_health_lines(report, namespace=None):
             lines.append("%s %s: %d/%d endpoints healthy, health check %s: %s" % (
                 status, b["backend"], len(eps) - len(bad), len(eps), b.get("health_check"), why))
         else:
-            lines.append("HEALTHY %s: %d/%d endpoints (health check %s)" % (
+            lines.append("HEALTHY %s: %d/%d endpoints, health check %s" % (
                 b["backend"], len(eps), len(eps), b.get("health_check")))
     return lines

@@ -149,7 +149,7 @@ def test_backend_health_lines_say_which_backend_fails_its_check():
         "10.244.0.7:8000 UNKNOWN",
         "BROKEN Service gemma/gradio:8080: Service gemma/gradio not found",
     ]
-    assert _smoke.backend_health_lines(report)[-1] == "NO ENDPOINTS Service other/x:80 (health check None)"
+    assert _smoke.backend_health_lines(report)[-1] == "NO ENDPOINTS Service other/x:80, health check None"
 
 
 # --------------------------------------------------------------------------- on real sockets
@@ -214,3 +214,16 @@ def test_run_over_https_sends_the_host_as_server_name(self_signed_cert):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_routes_behind_cloud_armor_may_be_denied():
+    armor = {"enabled": True, "policy": "uc1-security-policy", "pools": ["gemma-3-1b"]}
+    probes = _smoke.route_probes(MODELS, GATEWAY, cloud_armor=armor)
+    protected = [p for p in probes if p.get("protected_by")]
+    assert [p["route"] for p in protected] == ["infp-gemma3-1b"]
+    assert protected[0]["status_code"] == [200, 403]
+    denied = _smoke.evaluate(protected[0], 403, {}, "403 Forbidden by security policy uc1-security-policy", 0.01)
+    assert denied["ok"] and "denied by Cloud Armor policy uc1-security-policy" in _smoke.report_line(denied)
+    # gateway_ready cannot tell a client outside the allow-list from a broken route: those probes are left out.
+    assert len(_smoke.ready_probes(probes)) == len(probes) - 1
+    assert not any(p.get("protected_by") for p in _smoke.route_probes(MODELS, GATEWAY, cloud_armor=dict(armor, enabled=False)))
