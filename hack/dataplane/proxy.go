@@ -427,7 +427,20 @@ func (p *Proxy) cloudArmor(x *exchange, be *Backend) bool {
 	if v.Allow {
 		return false
 	}
-	x.reply(v.Status, fmt.Sprintf("%d Forbidden by security policy %s (rule %d)\n", v.Status, policy.Name, v.Priority))
+	// GFE's own error page, as the walkthrough shows it for deny(403); the route's response header filters apply.
+	logf("cloud armor: %s: security policy %s rule %d denies %s with %d", be.ID, policy.Name, v.Priority, client, v.Status)
+	body := fmt.Sprintf(`<!doctype html><meta charset="utf-8"><meta name=viewport content="width=device-width, `+
+		`initial-scale=1"><title>%d</title>%d %s`, v.Status, v.Status, http.StatusText(v.Status))
+	h := x.w.Header()
+	for _, mod := range x.respMod {
+		modifyHeaders(h, mod)
+	}
+	h.Set("Content-Type", "text/html; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Via", "1.1 google")
+	x.status = v.Status
+	x.w.WriteHeader(v.Status)
+	_, _ = io.WriteString(x.w, body)
 	return true
 }
 

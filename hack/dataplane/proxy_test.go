@@ -458,7 +458,7 @@ func TestServiceBackendCloudArmorAndRedirect(t *testing.T) {
 	// GKE's default check probes "/", which the stand-ins do not serve: no healthy endpoint.
 	w.waitHealth(t, svc, 0)
 	rec := w.do("GET", "a.example.com", "/", "")
-	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "uc1-security-policy") {
+	if rec.Code != 403 || !strings.HasSuffix(rec.Body.String(), "<title>403</title>403 Forbidden") {
 		t.Errorf("the allow-list excludes 127.0.0.1: %d %q, want 403 (Cloud Armor before the backend)", rec.Code, rec.Body)
 	}
 	if w.armorHits.Load() != 1 {
