@@ -35,6 +35,9 @@ const (
 
 const maxRequestBody = 32 << 20
 
+// poolClasses serve InferencePool backends (GKE's regional Application Load Balancers), as gke_sim decides.
+var poolClasses = map[string]bool{"gke-l7-regional-external-managed": true, "gke-l7-rilb": true}
+
 type Proxy struct {
 	state     *State
 	health    *HealthChecker
@@ -84,8 +87,12 @@ func (p *Proxy) ServeHTTP(address string, port int, tlsOn bool, w http.ResponseW
 	x := &exchange{w: w, r: r, start: time.Now(), scheme: map[bool]string{true: "https", false: "http"}[tlsOn]}
 	defer func() {
 		if p.accessLog {
+			endpoint := "-"
+			if x.endpoint.IP != "" {
+				endpoint = x.endpoint.Addr()
+			}
 			logf("access %s %s %s%s -> %d route=%s backend=%s endpoint=%s pod=%s %.1fms", r.RemoteAddr, r.Method,
-				r.Host, r.URL.RequestURI(), x.status, x.route, x.backend, x.endpoint.Addr(), x.endpoint.Pod,
+				r.Host, r.URL.RequestURI(), x.status, x.route, x.backend, endpoint, x.endpoint.Pod,
 				float64(time.Since(x.start).Microseconds())/1000)
 		}
 	}()
@@ -157,6 +164,11 @@ func (p *Proxy) ServeHTTP(address string, port int, tlsOn bool, w http.ResponseW
 		if done := p.cloudArmor(x, be); done {
 			return
 		}
+	}
+	if be.ID.Kind == "InferencePool" && !poolClasses[x.gw.Class] {
+		// gke_sim reports the route InvalidKind: GKE does not program InferencePool backends on this class.
+		x.reply(http.StatusInternalServerError, "InferencePool backends are not supported by GatewayClass "+x.gw.Class+"\n")
+		return
 	}
 	if be.ID.Kind == "InferencePool" {
 		p.servePool(x, be)

@@ -469,3 +469,19 @@ func TestServiceBackendCloudArmorAndRedirect(t *testing.T) {
 		t.Errorf("redirect: %d %v", rec.Code, rec.Header())
 	}
 }
+
+func TestPoolsOnlyOnRegionalClasses(t *testing.T) {
+	w := newWorld(t, "/health", "FailClose")
+	put(t, w.cache, resGatewayClasses, decodeOf(resGatewayClasses),
+		`{"metadata": {"name": "gke-l7-global-external-managed"}, "spec": {"controllerName": "networking.gke.io/gateway"}}`)
+	put(t, w.cache, resGateways, decodeOf(resGateways), `{"metadata": {"name": "gw", "namespace": "ns"},
+	  "spec": {"gatewayClassName": "gke-l7-global-external-managed", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+	  "status": {"addresses": [{"type": "IPAddress", "value": "127.0.0.9"}], "conditions": [{"type": "Programmed", "status": "True"}]}}`)
+	w.state.snap.Store(BuildSnapshot(w.cache))
+	// The fixture's extension status still says Accepted (gke_sim would say NotAllowed here), so BBR runs and the
+	// pool route matches: the load balancer refuses the pool backend itself.
+	rec := w.do("POST", "api.example.com", "/v1/completions", `{"model": "model-a"}`)
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "not supported by GatewayClass gke-l7-global-external-managed") {
+		t.Errorf("pool behind a global class: %d %q", rec.Code, rec.Body)
+	}
+}
