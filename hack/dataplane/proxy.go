@@ -540,17 +540,7 @@ func (p *Proxy) servePool(x *exchange, be *Backend) {
 	}
 	x.body = res.Body
 	chosen := false
-	for _, dest := range Destination(res) {
-		for _, h := range healthy {
-			if h.Addr() == dest {
-				x.endpoint, chosen = h, true
-				break
-			}
-		}
-		if chosen {
-			break
-		}
-	}
+	x.endpoint, chosen = p.resolvePick(be.ID, Destination(res))
 	if !chosen {
 		logf("endpoint picker of %s chose %v: not a healthy endpoint of the pool", be.ID, Destination(res))
 		x.reply(http.StatusServiceUnavailable, "no healthy upstream")
@@ -584,6 +574,39 @@ func (p *Proxy) servePool(x *exchange, be *Backend) {
 	}
 	if err := sess.ResponseBody(resp.Body, x.w, flush); err != nil && ctx.Err() == nil {
 		logf("endpoint picker of %s: response body: %v", be.ID, err)
+	}
+}
+
+// resolvePick finds the picker's choice among the pool's healthy endpoints. The picker and this load balancer watch
+// the same pods separately: a pod that just became Ready may be picked before this side has it, or before its first
+// health check answered (which starts at once). For up to a second the choice is looked up again as the snapshot
+// and the health checks catch up; a choice that is still not a healthy endpoint of the pool then is refused.
+func (p *Proxy) resolvePick(id BackendID, dests []string) (Endpoint, bool) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		be := p.state.Snapshot().Backend(id)
+		pending := false
+		for _, dest := range dests {
+			for _, ep := range be.Endpoints {
+				if ep.Addr() != dest {
+					continue
+				}
+				if p.health.Healthy(be, ep) {
+					return ep, true
+				}
+				pending = pending || !p.health.Known(be, ep)
+			}
+		}
+		known := false
+		for _, dest := range dests {
+			for _, ep := range be.Endpoints {
+				known = known || ep.Addr() == dest
+			}
+		}
+		if (known && !pending) || time.Now().After(deadline) {
+			return Endpoint{}, false
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
