@@ -26,14 +26,14 @@ if [[ -f $dest/.complete && $(cat "$dest/.complete") == "$lock_sum" ]]; then
     exit 0
 fi
 
-python=${PYTHON312:-}
+usable() { [[ -n $1 ]] && "$1" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; }
+python=""
+for candidate in "${PYTHON312:-}" "$(command -v python3.12 || true)" \
+        "$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12.*/bin/python3.12 2>/dev/null \
+           | sort -V | tail -n1)"; do
+    if usable "$candidate"; then python=$candidate; break; fi  # (a pyenv shim of another version does not run)
+done
 if [[ -z $python ]]; then
-    python=$(command -v python3.12 || true)
-fi
-if [[ -z $python ]] && command -v pyenv >/dev/null; then
-    python=$(ls -d "$(pyenv root)"/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V | tail -n1 || true)
-fi
-if [[ -z $python ]] || ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
     echo "inference-perf $version needs Python >= 3.12: install it (pyenv install 3.12) or set PYTHON312" >&2
     exit 1
 fi
@@ -43,6 +43,6 @@ start=$SECONDS
 rm -rf "$dest"
 "$python" -m venv "$dest"
 "$dest/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$requirements"
-HF_HUB_OFFLINE=1 "$dest/bin/python" "$files/build_tokenizer.py" "$dest/tokenizer"
+HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error "$dest/bin/python" "$files/build_tokenizer.py" "$dest/tokenizer"
 echo "$lock_sum" > "$dest/.complete"
 log "inference-perf $version: built in $((SECONDS - start))s, $(du -sh "$dest" | cut -f1)"

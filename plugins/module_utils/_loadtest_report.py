@@ -192,16 +192,18 @@ class Svg(object):
         span = (self.y1 - self.y0) or 1.0
         return self.H - self.BOTTOM - (value - self.y0) / span * (self.H - self.TOP - self.BOTTOM)
 
-    def line(self, name, points, color, dash=False, y_unit=None):
+    def line(self, name, points, color, dash=False, y_unit=None, markers=None):
+        """A polyline through ``points``, with a marker (and its tooltip) on each of ``markers`` (the points)."""
         points = sorted((x, y) for x, y in points if x is not None and y is not None)
         if not points:
             return
+        markers = points if markers is None else markers
         self.legend.append((name, color, dash))
         self.parts.append(lambda: '<polyline class="series" data-series="%s" fill="none" stroke="%s" '
                           'stroke-width="2"%s points="%s"/>' % (
                               html.escape(name), color, _dash(dash),
                               " ".join("%.1f,%.1f" % (self.x(x), self.y(y)) for x, y in points)))
-        for x, y in points:
+        for x, y in markers:
             self.count += 1
             self.parts.append(lambda x=x, y=y: '<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s: %s at %s'
                               '</title></circle>' % (self.x(x), self.y(y), color, html.escape(name),
@@ -210,14 +212,13 @@ class Svg(object):
 
     def steps(self, name, points, color, dash=False):
         """A step line (a value holds until the next sample), for replica counts."""
-        points = sorted(points)
+        points = sorted((x, y) for x, y in points if x is not None and y is not None)
         stepped = []
         for i, (x, y) in enumerate(points):
             if i:
                 stepped.append((x, points[i - 1][1]))
             stepped.append((x, y))
-        self.line(name, stepped, color, dash)
-        self.count -= len(stepped) - len(points)
+        self.line(name, stepped, color, dash, markers=points)
 
     def bar(self, name, x, width, bottom, top, color):
         self.count += 1

@@ -532,14 +532,16 @@ def execute(module, argv, env_extra, run_dir, time_cap):
     return proc.returncode, capped, wall_start, wall_end, mono_start, sampler
 
 
-def collect(params, run_dir, wall_start, wall_end, mono_start, expected_requests):
+def collect(params, run_dir, wall_start, wall_end, mono_start, expected_requests, capped):
     """(stages, records) from the tool's output."""
     if params["tool"] == "hey":
         with open(os.path.join(run_dir, "stdout.txt")) as stream:
             records = lt.parse_hey_csv(stream.read())
         hey = params["hey"]
         missing = 0
-        if hey["requests"] is not None and expected_requests is not None:
+        if hey["requests"] is not None and expected_requests is not None and not capped:
+            # hey's CSV has a line per HTTP answer only; the rest of a count it finished got none
+            # (an interrupted run simply never sent the rest)
             missing = max(0, expected_requests - len(records))
         stage = lt.hey_stage(records, wall_end - wall_start, requested_rate=hey["rate"], missing=missing)
         return [stage], records
@@ -585,7 +587,7 @@ def run_module(module):
             stream.write(text)
     code, capped, wall_start, wall_end, mono_start, sampler = execute(module, argv, env_extra, run_dir,
                                                                       params["time_cap"])
-    stages, records = collect(params, run_dir, wall_start, wall_end, mono_start, expected_requests)
+    stages, records = collect(params, run_dir, wall_start, wall_end, mono_start, expected_requests, capped)
     if not stages and not records:
         raise lt.LoadTestError("%s exited with %s and left no results (%s): %s" % (
             params["tool"], code, run_dir, _tail(os.path.join(run_dir, "stderr.txt"))))
