@@ -3,11 +3,17 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Build a small local tokenizer for inference-perf, offline.
 
-inference-perf always loads a Hugging Face tokenizer (to size prompts and count output tokens). The models the
-walkthrough serves are gated on the Hub, and the local environment has no Hub at all, so this trains a byte-level
-BPE tokenizer (2,000 tokens) on the Shakespeare corpus inference-perf itself ships and saves it as a Hugging Face
-tokenizer directory. Token counts then differ from the served model's tokenizer: prompt and output lengths are
-"tokens of this tokenizer", which is what the benchmark's sizes and the simulator's dummy tokenizer care about.
+inference-perf always loads a Hugging Face tokenizer: it sizes the generated prompts with it, and counts the tokens
+of each streamed chunk with it to time every token (a chunk's arrival time goes to each token of its text, so the
+inter-token latency it reports depends on the tokenizer). The models the walkthrough serves are gated on the Hub,
+and the local environment has no Hub at all, so this builds a word-level tokenizer (4,000 words of the Shakespeare
+corpus inference-perf itself ships, split on whitespace and punctuation, anything else one unknown token) and saves
+it as a Hugging Face tokenizer directory.
+
+Word-level is what llm-d-inference-sim counts and streams: its dummy tokenizer takes words and punctuation marks as
+tokens and sends one per chunk. With this tokenizer one simulator token is one inference-perf token, so prompt and
+output lengths agree on both sides and the measured inter-token latency is the simulator's. Against real vLLM, use
+the served model's tokenizer instead (the role's default, from the Hub).
 
 Run it with the inference-perf virtualenv's Python (it uses the tokenizers and transformers inference-perf brings):
 
@@ -21,7 +27,7 @@ import shutil
 import sys
 import tempfile
 
-VOCAB_SIZE = 2000
+VOCAB_SIZE = 4000
 MARKER = ".complete"
 
 
@@ -35,15 +41,15 @@ def corpus_path():
 
 
 def build(out_dir):
-    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    trainer = ByteLevelBPETokenizer()
-    trainer.train(files=[corpus_path()], vocab_size=VOCAB_SIZE, min_frequency=2,
-                  special_tokens=["<|endoftext|>"], show_progress=False)
-    fast = PreTrainedTokenizerFast(tokenizer_object=trainer._tokenizer,  # pylint: disable=protected-access
-                                   eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                   unk_token="<|endoftext|>", pad_token="<|endoftext|>")
+    words = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()  # words (\w+) and punctuation marks ([^\w\s]+)
+    words.train([corpus_path()], trainers.WordLevelTrainer(vocab_size=VOCAB_SIZE, show_progress=False,
+                                                           special_tokens=["[UNK]", "<|endoftext|>"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]", eos_token="<|endoftext|>",
+                                   bos_token="<|endoftext|>", pad_token="<|endoftext|>")
     fast.save_pretrained(out_dir)
 
 
@@ -66,7 +72,7 @@ def main(argv):
         os.rename(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("tokenizer: %s (built, %d tokens)" % (out_dir, VOCAB_SIZE))
+    print("tokenizer: %s (built, word level, %d words)" % (out_dir, VOCAB_SIZE))
     return 0
 
 
