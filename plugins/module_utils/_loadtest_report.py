@@ -131,8 +131,8 @@ def fmt_ratio(value):
 def _cell(key, value, text, tag="td"):
     """An element showing ``text`` for ``value``, found again by the JSON path ``key``."""
     shown = "" if value is None else repr(value) if isinstance(value, float) else str(value)
-    return '<%s data-key="%s" data-value="%s">%s</%s>' % (tag, html.escape(key), html.escape(shown),
-                                                           html.escape(text), tag)
+    return '<%s data-key="%s" data-value="%s">%s</%s>' % (
+        tag, html.escape(key), html.escape(shown), html.escape(text), tag)
 
 
 # --------------------------------------------------------------------------- SVG
@@ -220,7 +220,7 @@ class Svg(object):
             stepped.append((x, y))
         self.line(name, stepped, color, dash, markers=points)
 
-    def bar(self, name, x, width, bottom, top, color):
+    def add_bar(self, name, x, width, bottom, top, color):
         self.count += 1
         self.parts.append(lambda: '<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %g at %s'
                           '</title></rect>' % (self.x(x), self.y(top), max(1.0, self.x(x + width) - self.x(x) - 1),
@@ -360,7 +360,7 @@ def chart_outcomes(run):
         series = codes[code]
         for i, count in enumerate(series):
             if count:
-                svg.bar(code, t[i], width, bottoms[i], bottoms[i] + count, colors[code])
+                svg.add_bar(code, t[i], width, bottoms[i], bottoms[i] + count, colors[code])
                 bottoms[i] += count
         if any(series):
             svg.legend.append((code, colors[code], False))
@@ -404,8 +404,8 @@ def chart_ab(report):
                                                                                         comp["b"]),
               "metric (stage)", "ratio", (0.0, float(len(rows))), (0.0, max(r["b_over_a"] for r in rows) * 1.1))
     for i, row in enumerate(rows):
-        svg.bar("%s (stage %d)" % (row["metric"], row["stage"]), i + 0.15, 0.7, 0.0, row["b_over_a"],
-                _color(1) if row["b_over_a"] > 1.05 else _color(2) if row["b_over_a"] < 0.95 else PALETTE[7])
+        color = _color(1) if row["b_over_a"] > 1.05 else _color(2) if row["b_over_a"] < 0.95 else PALETTE[7]
+        svg.add_bar("%s (stage %d)" % (row["metric"], row["stage"]), i + 0.15, 0.7, 0.0, row["b_over_a"], color)
     svg.parts.append(lambda: '<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#202124" stroke-dasharray="3 3"/>'
                      % (svg.LEFT, svg.W - svg.RIGHT, svg.y(1.0), svg.y(1.0)))
     svg.xt, svg.x0, svg.x1, svg.BOTTOM = [], 0.0, float(len(rows)), 78  # room for the slanted metric names
@@ -516,8 +516,9 @@ gap:12px;align-items:start}
 def render_html(report):
     """The self-contained page (no script, no external resource)."""
     runs = report["runs"]
-    has = lambda key: any(_get(s, ("latency", key, "p50")) is not None for r in runs for s in r["stages"])  # noqa: E731
-    qps = [chart_latency_vs_qps(runs, key, label) for key, label in LATENCIES if has(key)]
+    measured = set(key for key, _label in LATENCIES for r in runs for s in r["stages"]
+                   if _get(s, ("latency", key, "p50")) is not None)
+    qps = [chart_latency_vs_qps(runs, key, label) for key, label in LATENCIES if key in measured]
     qps += [chart_throughput(runs)]
     if any(_get(s, ("throughput", "output_tokens_per_s")) is not None for r in runs for s in r["stages"]):
         qps.append(chart_tokens(runs))

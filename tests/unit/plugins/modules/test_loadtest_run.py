@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _loadtest_runner as loadtest_runner
 from ansible_collections.gke_ai.inference_gateway.plugins.modules import loadtest_report, loadtest_run
 
 CSV_HEADER = "response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset"
@@ -117,9 +118,9 @@ def test_a_hey_run_is_written_with_its_stage_timeline_and_samples(tmp_path, targ
             "0.0120,0.0000,0.0000,0.0000,0.0119,0.0000,503,1.2896"]
     target.kv_points = [(time.time() + 2, 0.25), (time.time() - 600, 0.9)]  # one point in the run, one before it
     monkeypatch.setenv("INFGW_GCP_API_ENDPOINT", target.url + "/{service}/")
+    params = base_params(tmp_path, target, fake_hey(tmp_path, rows))
     result = run(capsys, loadtest_run, sample={"pool": "vllm-gemma-3-1b", "interval": 0.2}, project="p1",
-                 auth_kind="accesstoken", access_token="secret-token", **base_params(tmp_path, target,
-                                                                                      fake_hey(tmp_path, rows)))
+                 auth_kind="accesstoken", access_token="secret-token", **params)
     assert not result.get("failed"), result
     hey = json.loads((tmp_path / "hey-args.json").read_text())
     assert hey["args"][:4] == ["-c", "2", "-n", "4"] and hey["args"][-3:] == ["-host", "api.example.com",
@@ -155,7 +156,7 @@ def test_a_run_still_going_at_the_time_cap_is_interrupted_and_kept(tmp_path, tar
     elapsed = time.monotonic() - started
     assert not result.get("failed"), result
     assert result["run"]["capped"] is True and result["run"]["totals"]["requests"] == 2
-    assert 1 <= elapsed < 1 + loadtest_run.INTERRUPT_GRACE_S
+    assert 1 <= elapsed < 1 + loadtest_runner.INTERRUPT_GRACE_S
 
 
 def test_the_caps_and_the_preflight_refuse_before_any_load(tmp_path, target, capsys):
@@ -169,20 +170,31 @@ def test_the_caps_and_the_preflight_refuse_before_any_load(tmp_path, target, cap
     result = run(capsys, loadtest_run, **base_params(tmp_path, target, binary))
     assert result["failed"] and "answered HTTP 404" in result["msg"] and "(Host api.example.com)" in result["msg"]
     assert not (tmp_path / "hey-args.json").exists()  # hey never ran
-    result = run(capsys, loadtest_run, **dict(base_params(tmp_path, target, binary), url="http://127.0.0.1:1"))
+    params = base_params(tmp_path, target, binary)
+    params["url"] = "http://127.0.0.1:1"
+    result = run(capsys, loadtest_run, **params)
     assert result["failed"] and "preflight: no answer from http://127.0.0.1:1/v1/completions" in result["msg"]
     result = run(capsys, loadtest_run, **base_params(tmp_path, target, str(tmp_path / "no-such-hey")))
     assert result["failed"] and "no-such-hey not found" in result["msg"]
 
 
 def test_check_mode_plans_and_sends_nothing(tmp_path, target, capsys):
-    params = dict(base_params(tmp_path, target, "hey"), tool="inference_perf",
-                  inference_perf={"binary": "/venv/bin/inference-perf", "rates": [1, 2], "stage_duration": 10,
-                                  "tokenizer": str(tmp_path)})
+    params = base_params(tmp_path, target, "hey")
+    params.update(tool="inference_perf", inference_perf={"binary": "/venv/bin/inference-perf", "rates": [1, 2],
+                                                         "stage_duration": 10, "tokenizer": str(tmp_path)})
     result = run(capsys, loadtest_run, _ansible_check_mode=True, **params)
     assert result["changed"] and result["command"][0] == "/venv/bin/inference-perf"
     assert result["expected"] == {"requests": 30, "seconds": 10 + 1 + 10 + 60 + 60}
     assert target.requests == [] and not (tmp_path / "out").exists()
+
+
+def test_plan_checks_the_executable_and_the_target_and_sends_no_load(tmp_path, target, capsys):
+    binary = fake_hey(tmp_path, [])
+    result = run(capsys, loadtest_run, plan=True, **base_params(tmp_path, target, binary))
+    assert result["changed"] is False and result["command"][0] == binary and result["command"][-1].endswith(
+        "/v1/completions")
+    assert [r["body"]["prompt"] for r in target.requests] == ["ping"]  # the preflight only
+    assert not (tmp_path / "hey-args.json").exists() and not (tmp_path / "out").exists()
 
 
 def test_a_tool_failing_fails_the_task_with_its_error(tmp_path, target, capsys):
@@ -197,7 +209,8 @@ def test_the_report_module_writes_json_and_html(tmp_path, target, capsys):
     rows = ["0.2,0,0,0,0.2,0,200,0.0", "0.3,0,0,0,0.3,0,200,0.1"]
     paths = []
     for name in ("pool", "service"):
-        params = dict(base_params(tmp_path, target, fake_hey(tmp_path, rows)), name=name)
+        params = base_params(tmp_path, target, fake_hey(tmp_path, rows))
+        params["name"] = name
         assert not run(capsys, loadtest_run, **params).get("failed")
         paths.append(str(tmp_path / "out" / ("%s.json" % name)))
     result = run(capsys, loadtest_report, runs=paths, output_dir=str(tmp_path / "out"), title="t",
