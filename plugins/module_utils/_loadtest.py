@@ -165,13 +165,15 @@ def hey_body(model, prompt=WALKTHROUGH_PROMPT, max_tokens=200):
 
 def hey_command(binary, url, body_file, concurrency, requests=None, duration=None, rate=None, timeout=60,
                 host=None):
-    """hey's argv for ``concurrency`` workers sending ``requests`` in all, or for ``duration`` seconds, at
+    """hey's argv for ``concurrency`` workers sending ``requests`` in all, or for ``duration`` seconds (which wins), at
     ``rate`` requests per second in all (hey's -q is per worker, so it gets rate / concurrency), with per-request
     records as CSV on stdout. The URL comes last: hey reads flags only before it."""
     if not isinstance(concurrency, int) or concurrency < 1:
         raise LoadTestError("concurrency must be a whole number >= 1, got %r" % (concurrency,))
-    if (requests is None) == (duration is None):
-        raise LoadTestError("hey needs exactly one of requests (a count) and duration (seconds)")
+    if duration is not None:
+        requests = None  # as hey itself: -z wins over -n
+    elif requests is None:
+        raise LoadTestError("hey needs requests (a count) or duration (seconds)")
     argv = [binary, "-c", str(concurrency)]
     if duration is not None:
         if not isinstance(duration, int) or duration <= 0:
@@ -201,7 +203,8 @@ def _float_text(value):
 
 def hey_expected(concurrency, requests=None, duration=None, rate=None, timeout=60):
     """(requests at most, or None when only time bounds them; seconds at most) of a hey run. hey gives each worker
-    requests // concurrency, then waits for the requests in flight (at most the per-request timeout)."""
+    requests // concurrency, then waits for the requests in flight (at most the per-request timeout). A duration
+    wins over a count, as in hey."""
     if duration is not None:
         most = int(math.ceil(rate * duration)) + concurrency if rate else None
         return most, duration + timeout + 5

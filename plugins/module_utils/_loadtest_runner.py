@@ -93,10 +93,12 @@ def preflight(params):
             session = KeepAliveSession(tls_context=context)
         response = session.request("POST", url, data=body, headers=headers, timeout=params["preflight_timeout"])
     except HttpTransportError as error:
-        raise lt.LoadTestError("preflight: no answer from %s%s: %s. Is the address reachable from this machine? "
-                               "(A ClusterIP is reachable only inside the cluster: set the Service URL to a "
-                               "port-forward, or run the load test in the cluster.)"
-                               % (url, " (Host %s)" % params["host"] if params["host"] else "", error))
+        hint = ("Is the Gateway's address reachable from this machine (an internal load balancer is not, from "
+                "outside its VPC)?" if params["host"] else
+                "A ClusterIP is reachable only from inside the cluster's network: give the Service's URL as this "
+                "machine reaches it (a port-forward), or run the load test in the cluster.")
+        raise lt.LoadTestError("preflight: no answer from %s%s: %s. %s" % (
+            url, " (Host %s)" % params["host"] if params["host"] else "", error, hint))
     finally:
         session.close()
     if response.status_code != 200:

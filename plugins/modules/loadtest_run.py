@@ -102,7 +102,7 @@ options:
         description: Requests in all (hey C(-n)); each worker sends O(hey.requests) / O(hey.concurrency).
         type: int
       duration:
-        description: Seconds to send for (hey C(-z)), instead of O(hey.requests).
+        description: Seconds to send for (hey C(-z)); when set, O(hey.requests) is ignored, as hey does.
         type: int
       rate:
         description: Requests per second in all (hey's C(-q) is per worker, so it gets O(hey.rate) / O(hey.concurrency)).
