@@ -155,3 +155,58 @@ def test_an_unreachable_target_fails_before_any_load(local_env, stack, tmp_path)
     message = failures(data)
     assert "preflight: no answer from http://" in message and ":1/v1/completions (Host api.example.com)" in message
     assert not glob.glob(str(out / "*" / "*.json"))  # no run started
+
+
+def inference_perf_venv() -> Path:
+    import os
+
+    cache = os.environ.get("GKE_AI_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gke-ai-infgw")
+    venv = Path(cache) / "venv" / "inference-perf-0.7.0"
+    assert (venv / ".complete").is_file(), "inference-perf's virtualenv is missing: make loadtest-venv"
+    return venv
+
+
+def test_presets_are_valid_inference_perf_configurations_and_the_tokenizer_counts_as_the_simulator(tmp_path):
+    """Each preset's configuration passes inference-perf's own (strict) schema, and the offline tokenizer counts one
+    token per word or punctuation mark: one per chunk the simulator streams, which makes the measured ITL its."""
+    import sys
+
+    sys.path.insert(0, str(COLLECTIONS))
+    from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _loadtest as lt
+
+    venv = inference_perf_venv()
+    files = []
+    for preset in sorted(lt.PRESETS):
+        path = tmp_path / ("%s.yml" % preset)
+        path.write_text(json.dumps(lt.inference_perf_config(preset, "http://127.0.0.1:1", "m", [1, 2], 10,
+                                                            str(tmp_path / "out"), tokenizer=str(venv / "tokenizer"),
+                                                            host="api.example.com")))
+        files.append(str(path))
+    check = """
+import json, sys
+from inference_perf.config import read_config
+from transformers import AutoTokenizer
+out = {}
+for path in sys.argv[2:]:
+    config = read_config(path)
+    out[path] = [config.data.type.value, [s.rate for s in config.load.stages], config.api.headers]
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+chunks = ["I ", "am ", "fine", ", ", "twenty", "-", "five ", "centigrade", ". ", "How "]
+out["counts"] = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in chunks]
+out["prompt"] = len(tokenizer("What are the top 5 most popular programming languages? Please be brief.",
+                              add_special_tokens=False)["input_ids"])
+print(json.dumps(out))
+"""
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", check, str(venv / "tokenizer"), *files],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    types = {Path(path).stem: value[0] for path, value in out.items() if path.endswith(".yml")}
+    assert types == {"decode-heavy": "random", "prefill-heavy": "random", "shared-prefix": "shared_prefix",
+                     "walkthrough": "random"}
+    assert all(value[1] == [1.0, 2.0] and value[2] == {"Host": "api.example.com"}
+               for path, value in out.items() if path.endswith(".yml"))
+    assert out["counts"] == [1] * 10
+    assert out["prompt"] == 14  # 12 words, "?" and "."
