@@ -370,7 +370,7 @@ def chart_outcomes(run):
 def chart_replicas(runs):
     points = [row for run in runs for row in (run.get("samples") or {}).get("replicas") or []]
     svg = Svg("replicas-over-time", "Model server replicas (desired solid, ready dashed)", "seconds since the start",
-              "replicas", _range([row[0] for row in points]),
+              "replicas", _range([0.0] + [row[0] for row in points]),
               _range([v for row in points for v in row[1:] if v is not None], (0.0, 1.0)))
     for i, run in enumerate(runs):
         rows = [row for row in (run.get("samples") or {}).get("replicas") or [] if row[1] is not None]
@@ -384,7 +384,7 @@ def chart_replicas(runs):
 def chart_kv_cache(runs):
     points = [row for run in runs for row in (run.get("samples") or {}).get("kv_cache") or []]
     svg = Svg("kv-cache-over-time", "Pool average KV-cache use (Cloud Monitoring)", "seconds since the start",
-              "KV-cache use", _range([row[0] for row in points]),
+              "KV-cache use", _range([0.0] + [row[0] for row in points]),
               (0.0, max([row[1] for row in points] + [0.1])), y_unit="%")
     for i, run in enumerate(runs):
         svg.line(run["name"], [(row[0], row[1]) for row in (run.get("samples") or {}).get("kv_cache") or []],

@@ -183,8 +183,9 @@ def execute(module, argv, env_extra, run_dir, time_cap, api_log):
     stderr_path = os.path.join(run_dir, "stderr.txt")
     env = dict(os.environ, **env_extra)
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        sampler.start()
+        # the run's time 0: the first sample (taken before the tool starts) and the tool's own clock count from here
         wall_start, mono_start = time.time(), time.perf_counter()
+        sampler.start()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=run_dir,
                                 start_new_session=True)
         capped = False
