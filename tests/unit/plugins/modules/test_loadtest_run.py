@@ -116,7 +116,7 @@ def base_params(tmp_path, target, binary, **hey):
 def test_a_hey_run_is_written_with_its_stage_timeline_and_samples(tmp_path, target, capsys, monkeypatch):
     rows = ["0.2892,0.0031,0.0000,0.0003,0.2856,0.0002,200,0.0003", "0.2866,0.0004,0.0000,0.0002,0.2859,0.0000,200,0.0030",
             "0.0120,0.0000,0.0000,0.0000,0.0119,0.0000,503,1.2896"]
-    target.kv_points = [(time.time() + 2, 0.25), (time.time() - 600, 0.9)]  # one point in the run, one before it
+    target.kv_points = [(time.time() + 60, 0.25), (time.time() - 600, 0.9)]  # one point after the start, one before
     monkeypatch.setenv("INFGW_GCP_API_ENDPOINT", target.url + "/{service}/")
     params = base_params(tmp_path, target, fake_hey(tmp_path, rows))
     result = run(capsys, loadtest_run, sample={"pool": "vllm-gemma-3-1b", "interval": 0.2}, project="p1",
