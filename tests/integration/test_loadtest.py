@@ -52,8 +52,8 @@ def playbook(local_env, tmp_path, path, namespace, extra, *args, timeout=900):
     try:
         data = json.loads(proc.stdout)
     except ValueError:
-        pytest.fail("ansible-playbook output is not JSON (rc %s):\n%s\n%s" % (proc.returncode, proc.stdout[-3000:],
-                                                                             proc.stderr[-3000:]))
+        pytest.fail("ansible-playbook output is not JSON (rc %s):\n%s\n%s"
+                    % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     return proc.returncode, data, time.monotonic() - started
 
 
@@ -91,8 +91,8 @@ def report_of(output_dir):
     return json.loads(Path(found[0]).read_text()), Path(found[0]).parent
 
 
-def test_inference_perf_through_the_pool_and_the_service_measures_the_simulators_latencies(local_env, stack,
-                                                                                        tmp_path):
+def test_inference_perf_through_the_pool_and_the_service_measures_the_simulators_latencies(
+        local_env, stack, tmp_path):
     out = tmp_path / "results"
     rc, data, seconds = playbook(local_env, tmp_path, "playbooks/loadtest.yml", stack, {
         "loadtest_tool": "inference_perf", "loadtest_output_dir": str(out),
@@ -104,8 +104,8 @@ def test_inference_perf_through_the_pool_and_the_service_measures_the_simulators
     assert [run["name"] for run in report["runs"]] == ["pool", "service"]
     for run in report["runs"]:
         stage = run["stages"][0]
-        measured = "%s: TTFT p50 %.1f ms, ITL p50 %.2f ms" % (run["name"], stage["latency"]["ttft"]["p50"] * 1000,
-                                                             stage["latency"]["itl"]["p50"] * 1000)
+        measured = "%s: TTFT p50 %.1f ms, ITL p50 %.2f ms" % (
+            run["name"], stage["latency"]["ttft"]["p50"] * 1000, stage["latency"]["itl"]["p50"] * 1000)
         assert stage["requests"] >= 10 and stage["failures"] == 0, stage
         low, high = TTFT_TOLERANCE_S[run["name"]]
         assert TTFT_S + low <= stage["latency"]["ttft"]["p50"] <= TTFT_S + high, measured
@@ -130,8 +130,8 @@ def test_inference_perf_through_the_pool_and_the_service_measures_the_simulators
     summary = task_results(data, "Summary")[0]["msg"]
     assert summary[0].startswith("pool (inference_perf, route pool): ") and "TTFT p50" in summary[1]
     assert any(line.startswith("A/B stage 0: TTFT p50 pool ") for line in summary)
-    print("inference-perf A/B in %.0f s: pool TTFT p50 %.1f ms, service %.1f ms" % (seconds, pool * 1000,
-                                                                                   service * 1000))
+    print("inference-perf A/B in %.0f s: pool TTFT p50 %.1f ms, service %.1f ms"
+          % (seconds, pool * 1000, service * 1000))
 
 
 def test_hey_through_bbr_against_the_host_route(local_env, stack, tmp_path):
