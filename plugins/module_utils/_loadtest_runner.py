@@ -22,10 +22,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp impo
     credentials_from_params,
 )
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._http import HttpTransportError, KeepAliveSession
-from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import (
-    KubeClient,
-    resolve_connection,
-)
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import open_client
 
 INTERRUPT_GRACE_S = 15
 
@@ -120,8 +117,9 @@ def _probes(module, api_log):
 
         def replicas(_started, now):
             if "client" not in state:
-                state["client"] = KubeClient(resolve_connection(kubeconfig=module.params["kubeconfig"],
-                                                                context=module.params["context"]), timeout=10)
+                # the connection kubernetes.core would make (K8S_AUTH_*, KUBECONFIG, in-cluster)
+                state["client"] = open_client({"kubeconfig": module.params["kubeconfig"],
+                                               "context": module.params["context"]})
                 state["resource"] = state["client"].resource("apps/v1", "Deployment")
             deployment = state["client"].get(state["resource"], sample["deployment"], sample["namespace"])
             return [(now, list(lt.replicas_sample(deployment)))]
