@@ -234,8 +234,9 @@ def test_killed_model_server_restarts_while_traffic_moves_to_the_other(stack):
           f"{len(requests)} requests, {len(failed)} failed {failed}")
     assert back is not None, (samples, requests)
     assert not_ready, f"the pod never showed as not Ready: {samples}"
-    # While the pod is not Ready, what is served is served by the other replica.
-    meanwhile = [r for r in requests if not_ready[0] <= r[0] <= back and r[1] == 200]
+    # While the pod is not Ready (between the first and the last look that saw it so), what is served is served by
+    # the other replica.
+    meanwhile = [r for r in requests if not_ready[0] <= r[0] <= not_ready[-1] and r[1] == 200]
     assert meanwhile and all(r[2] == other for r in meanwhile), meanwhile
     # Until the kill shows in the pod's status (and the picker sees it), a request may still reach the dead process:
     # only then, in the first seconds.

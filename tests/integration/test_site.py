@@ -526,8 +526,10 @@ def test_redirect_and_tls_secret(local_env, tmp_path):
                                "class": "internal"}}
     try:
         local_env.kubectl("create", "namespace", namespace)
-        local_env.kubectl("create", "secret", "generic", "wildcard", "-n", namespace, "--type=kubernetes.io/tls",
-                          "--from-literal=tls.crt=not-a-real-certificate", "--from-literal=tls.key=not-a-real-key")
+        # local-up's *.example.com pair: the local load balancer serves it, and site.yml's final wait probes through it
+        local_env.kubectl("create", "secret", "tls", "wildcard", "-n", namespace,
+                          "--cert", local_env.env["INFGW_LOCAL_TLS_CERT_FILE"],
+                          "--key", local_env.env["INFGW_LOCAL_TLS_KEY_FILE"])
         run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", extra=extra)
         assert run.rc == 0, run.failures()
         gw = kget(local_env, "gateway", namespace, "vllm-xlb")
