@@ -75,8 +75,8 @@ bench: local-up
 
 # ---------------------------------------------------------------- local environment
 # ---------------------------------------------------------------- load test
-# The walkthrough's hey run through the InferencePool route against the model Service, then an inference-perf QPS sweep;
-# reports in loadtest-results/. Pass ansible-playbook options with ARGS='-e ...'.
+# The walkthrough's hey run through the InferencePool route and straight to the model Service (A/B), with the report
+# in loadtest-results/. Pass ansible-playbook options with ARGS='-e ...' (ARGS='-e loadtest_tool=inference_perf').
 .PHONY: loadtest
 loadtest: local-up loadtest-venv
 	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/loadtest.yml $(ARGS)
