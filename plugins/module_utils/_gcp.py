@@ -97,7 +97,7 @@ def _google_auth():
 
 DEFAULT_API_ENDPOINT = "https://{service}.googleapis.com/"
 DEFAULT_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
-SERVICES = ("container", "compute", "cloudresourcemanager", "certificatemanager")
+SERVICES = ("container", "compute", "cloudresourcemanager", "certificatemanager", "monitoring")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 AUTH_KINDS = ("application", "serviceaccount", "accesstoken")
 OPERATION_STYLES = ("container", "compute", "longrunning")
