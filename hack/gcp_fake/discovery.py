@@ -23,7 +23,22 @@ from .errors import GoogleError
 SERVICES = {"container": "v1", "compute": "v1", "cloudresourcemanager": "v1", "certificatemanager": "v1"}
 # Services whose JSON is proto3's mapping: fields at their default value (false, 0, "", empty lists and maps, an
 # enum's *_UNSPECIFIED) are left out of responses. Compute's JSON is not (it writes "preview": false).
-PROTO3_JSON = {"container", "cloudresourcemanager", "certificatemanager"}
+PROTO3_JSON = {"container", "cloudresourcemanager", "certificatemanager", "monitoring@v1"}
+# Further documents served under a service's prefix, told apart by their paths' version segment (Cloud Monitoring's
+# dashboards are monitoring v1, its metrics monitoring v3). Their routes carry the document key `<service>@<version>`,
+# which load(), the checks and render_response take in place of a service name.
+EXTRA_DOCUMENTS = {"monitoring": ("v1",)}
+
+
+def served(service: str) -> bool:
+    """Whether /<service>/ is one of the fake's API prefixes."""
+    return service in SERVICES or service in EXTRA_DOCUMENTS
+
+
+def _documents(service: str) -> list:
+    """The document keys served under a service's prefix: its main document's, then the extra ones'."""
+    keys = [service] if service in SERVICES else []
+    return keys + [f"{service}@{version}" for version in EXTRA_DOCUMENTS.get(service, ())]
 
 # Fields a request may carry that the server fills itself (AIP-203: "output only" fields in a
 # request are ignored). The fake strips them from request bodies; they are never an error.
@@ -38,7 +53,9 @@ def documents_dir() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def load(service: str) -> dict:
-    return json.loads((documents_dir() / f"{service}.{SERVICES[service]}.json").read_text())
+    """The discovery document of a service (its SERVICES version) or of a document key `<service>@<version>`."""
+    name, _, version = service.partition("@")
+    return json.loads((documents_dir() / f"{name}.{version or SERVICES[name]}.json").read_text())
 
 
 def snake(name: str) -> str:
@@ -84,15 +101,22 @@ def _walk_methods(resources: dict):
 
 @functools.lru_cache(maxsize=None)
 def routes(service: str) -> tuple:
+    table = []
+    for key in _documents(service):
+        table.extend(_document_routes(key))
+    # Most literal characters first: `.../nodePools/{id}:setSize` before `.../nodePools/{id}`.
+    table.sort(key=lambda r: -r.literal_len)
+    return tuple(table)
+
+
+def _document_routes(service: str) -> list:
     doc = load(service)
     table = []
     for method in _walk_methods(doc.get("resources", {})):
         template = doc["servicePath"] + method.get("flatPath", method["path"])
         regex, names, literal = _template_regex(template)
         table.append(Route(service, method["id"], method["httpMethod"], template, regex, method, literal, names))
-    # Most literal characters first: `.../nodePools/{id}:setSize` before `.../nodePools/{id}`.
-    table.sort(key=lambda r: -r.literal_len)
-    return tuple(table)
+    return table
 
 
 def match(service: str, http_method: str, path: str):

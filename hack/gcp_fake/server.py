@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # The service modules register their handlers on import.
 from . import certs, compute, container, crm, discovery  # noqa: F401  pylint: disable=unused-import
+from . import dashboards  # noqa: F401  pylint: disable=unused-import
 from .errors import GoogleError
 from .world import HANDLERS, Call, World
 
@@ -136,21 +137,23 @@ class Fake:
     def api(self, method: str, path: str, query: dict, raw_body: bytes):
         parts = path.lstrip("/").split("/", 1)
         service = parts[0]
-        if service not in discovery.SERVICES or len(parts) < 2:
+        if not discovery.served(service) or len(parts) < 2:
             raise GoogleError(404, f"The requested URL {path} was not found on this server. Services are served under "
-                                   f"/<service>/ with service one of {', '.join(discovery.SERVICES)}.")
+                                   f"/<service>/ with service one of "
+                                   f"{', '.join(sorted(set(discovery.SERVICES) | set(discovery.EXTRA_DOCUMENTS)))}.")
         route, params = discovery.match(service, method, parts[1])
         if route is None:
             if params:
                 raise GoogleError(405, f"Method {method} is not allowed for {path} (allowed: {', '.join(params)}).",
                                   status="INVALID_ARGUMENT", reason="badRequest")
             raise GoogleError(404, f"The requested URL {path} was not found on this server (no method of the "
-                                   f"{service} {discovery.SERVICES[service]} discovery document has this path).")
+                                   f"{service} discovery documents has this path).")
         fn = HANDLERS.get(route.method_id)
         if fn is None:
             raise GoogleError(501, f"Method {route.method_id} is in the discovery document but not implemented by the "
                                    "local fake.")
         discovery.check_path_params(route, params)
+        service = route.service  # the document the route comes from: monitoring@v1 for the dashboards
         checked_query = discovery.check_query(service, route, query)
         body = None
         if raw_body:

@@ -292,6 +292,7 @@ class World:
                 "pool_sizes": self.pool_sizes,
                 "security_policies": self.security_policies,
                 "subnetworks": self.subnetworks,
+                "dashboards": getattr(self, "dashboards", {}),
                 "certificates": {k: {f: v for f, v in c.items() if f != "_privateKey"}
                                  for k, c in self.certificates.items()},
                 "operations": [{"kind": op.kind, "name": op.name, "type": op.op_type, "target": op.target,
