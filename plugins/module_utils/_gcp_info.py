@@ -20,6 +20,10 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._compute_
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._compute_subnetwork import subnet_path
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp import GcpError
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gke_node_pool import cluster_path
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._monitoring_dashboard import (
+    console_url,
+    dashboard_path,
+)
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._project_iam_member import (
     binding_members,
     get_policy_request,
@@ -35,6 +39,7 @@ def argument_spec():
         security_policies=dict(type="list", elements="str", default=[]),
         subnetworks=dict(type="list", elements="str", default=[]),
         certificates=dict(type="list", elements="str", default=[]),
+        dashboards=dict(type="list", elements="str", default=[]),
         iam_members=dict(type="list", elements="dict", default=[], options=dict(
             role=dict(type="str", required=True), member=dict(type="str", required=True))),
     )
@@ -53,7 +58,7 @@ def _item(read, **fields):
 
 
 def read_all(client, project, params):
-    """The result of the module: node_pools, security_policies, subnetworks, certificates, iam_members."""
+    """The result of the module: node_pools, security_policies, subnetworks, certificates, dashboards, iam_members."""
     if params.get("subnetworks") and not params.get("region"):
         raise GcpError("subnetworks are regional: set region", kind="invalid")
     out = {"node_pools": None, "node_pools_error": None}
@@ -78,6 +83,10 @@ def read_all(client, project, params):
                                      action="read certificate %s" % n),
               name=n, location=region or "global")
         for n in params.get("certificates") or []]
+    out["dashboards"] = [
+        _item(lambda n=n: client.get("monitoring", dashboard_path(project, n), action="read dashboard %s" % n),
+              name=n, url=console_url(project, n))
+        for n in params.get("dashboards") or []]
     out["iam_members"] = []
     if params.get("iam_members"):
         try:

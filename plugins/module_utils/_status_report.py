@@ -9,8 +9,8 @@
 
 ``build(inputs)`` turns what the playbook read into the fact ``infgw_status``::
 
-    {"namespace", "ready", "address", "blockers", "deployments", "hpas", "google_cloud",
-     "sections": [{"name", "title", "lines"}], "report": [every section's lines, in order]}
+    {"namespace", "ready", "address", "blockers", "deployments", "hpas", "google_cloud", "dashboards",
+     "backend_health", "sections": [{"name", "title", "lines"}], "report": [every section's lines, in order]}
 
 The report is a list of sections (``SECTIONS``, in order). A section is a function ``(inputs, out)`` that returns
 its lines (the first one is its heading; an empty list leaves it out) and may put structured data into ``out``.
@@ -25,12 +25,16 @@ own key of ``inputs``, which the playbook fills.
 * ``google_cloud``: ``enabled``, ``project``, ``location``, ``cluster``, ``info`` (a ``gcp_info`` result),
   ``nodes`` (the cluster's Node objects), ``security_policy`` / ``proxy_subnet`` (name and region, or none),
   ``iam_members`` (``{role, member, purpose}``), ``certificates`` (names), ``now`` (ISO time, for expiry).
+  ``info.dashboards`` (``gcp_info``'s) make the Dashboards section, with each dashboard's console link;
+* ``backend_health``: the load balancer's backend health report (the local simulator's ``/backends``), or none.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._smoke import backend_health_lines
 
 ROLES_BY_NAME = {"body-based-router": "body-based routing", "gradio": "chat UI"}
 DEFAULT_RULE_PRIORITY = 2147483647
@@ -362,6 +366,37 @@ def google_cloud(inputs, out):
     return lines
 
 
+def dashboard(inputs, out):
+    """The stack's Cloud Monitoring dashboard (the ``monitoring`` role's) and its console link."""
+    gcp = inputs.get("google_cloud") or {}
+    if not gcp.get("enabled"):
+        return []
+    items = (gcp.get("info") or {}).get("dashboards") or []
+    if not items:
+        return []
+    lines = ["Dashboards (Cloud Monitoring)"]
+    for item in items:
+        if item.get("error"):
+            lines.append("  %s: cannot read: %s" % (item["name"], item["error"]))
+        elif not item.get("found"):
+            lines.append("  %s: MISSING (run site.yml --tags monitoring)" % item["name"])
+        else:
+            board = item.get("resource") or {}
+            tiles = len(((board.get("mosaicLayout") or {}).get("tiles")) or [])
+            out.setdefault("dashboards", {})[item["name"]] = {"url": item.get("url"), "title": board.get("displayName")}
+            lines.append("  %s: %d chart(s), %s" % (board.get("displayName") or item["name"], tiles, item.get("url")))
+    return lines
+
+
+def backend_health(inputs, out):
+    """The load balancer's health checks (GKE reports a failing backend nowhere in Kubernetes status)."""
+    if not _deployed(inputs) or inputs.get("backend_health") is None:
+        return []
+    lines = backend_health_lines(inputs["backend_health"], inputs.get("namespace"))
+    out["backend_health"] = lines
+    return ["Backend health (the load balancer's health checks)"] + ["  " + line for line in lines or ["no backend"]]
+
+
 # --------------------------------------------------------------------------------------
 # the report
 
@@ -375,15 +410,17 @@ SECTIONS = [
     ("deployments", "Deployments", deployments),
     ("hpas", "HPAs", hpas),
     ("google_cloud", "Google Cloud", google_cloud),
+    ("dashboard", "Dashboards", dashboard),
     ("blockers", "Still blocking", blockers),
     ("events", "Recent warning events", events),
+    ("backend_health", "Backend health", backend_health),
 ]
 
 
 def build(inputs, sections=None):
     """The fact ``infgw_status`` from what the playbook read."""
     out = {"namespace": inputs.get("namespace"), "ready": False, "address": None, "blockers": [], "deployments": {},
-           "hpas": {}, "google_cloud": None, "sections": [], "report": []}
+           "hpas": {}, "google_cloud": None, "dashboards": {}, "backend_health": [], "sections": [], "report": []}
     for name, title, function in sections or SECTIONS:
         lines = function(inputs, out)
         if lines:

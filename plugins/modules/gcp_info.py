@@ -13,7 +13,8 @@ author:
   - gke_ai.inference_gateway maintainers (@gke-ai)
 description:
   - Reads, in one task, the Google Cloud resources the collection's roles manage - the node pools of a GKE cluster,
-    Cloud Armor security policies, VPC subnets (the proxy-only subnet), Certificate Manager certificates, and whether
+    Cloud Armor security policies, VPC subnets (the proxy-only subnet), Certificate Manager certificates, Cloud Monitoring
+    dashboards, and whether
     members hold roles in the project's IAM policy. Changes nothing.
   - Each item is read on its own. A resource that does not exist is reported with C(found=false); one that cannot be
     read (a missing permission, an API that is not enabled) with C(found=null) and its C(error), and the task still
@@ -48,6 +49,12 @@ options:
   certificates:
     description:
       - Names of Certificate Manager certificates to read (in O(region), or global).
+    type: list
+    elements: str
+    default: []
+  dashboards:
+    description:
+      - Ids of Cloud Monitoring dashboards to read (the C(monitoring) role's).
     type: list
     elements: str
     default: []
@@ -128,6 +135,13 @@ subnetworks:
   elements: dict
 certificates:
   description: One item per requested certificate - C(name), C(location), C(found), C(resource) or C(error).
+  returned: always
+  type: list
+  elements: dict
+dashboards:
+  description:
+    - One item per requested dashboard - C(name) (its id), C(url) (its console link), C(found), C(resource) or
+      C(error).
   returned: always
   type: list
   elements: dict

@@ -116,8 +116,8 @@ def test_every_route_and_the_chat_ui_answer_with_their_model(local_env, stack, t
         assert r["pod"] in (small_pods if r["expected_model"] == "example/small" else large_pods), r
     # The status report: every backend healthy, as the load balancer sees it.
     status = playbook(local_env, tmp_path, "playbooks/status.yml", stack.namespace, extra=STACK)
-    health = [r for name, r in status.results() if name.startswith("Note the backend health lines")]
-    lines = health[0]["ansible_facts"]["infgw_backend_health"]
+    health = [r for name, r in status.results() if name.startswith("Assemble the report")]
+    lines = health[0]["ansible_facts"]["infgw_status"]["backend_health"]
     assert any(line.startswith(f"HEALTHY InferencePool {stack.namespace}/vllm-small: 2/2 endpoints") for line in lines), lines
     assert not [line for line in lines if not line.startswith("HEALTHY")], lines
 
@@ -260,8 +260,8 @@ def test_health_check_path_not_served_means_no_healthy_upstream_and_the_report_s
         hcp = kget(local_env, "healthcheckpolicy", ns, "vllm-large")
         assert [c["status"] for c in hcp["status"]["conditions"] if c["type"] == "Attached"] == ["True"]
         status = playbook(local_env, tmp_path, "playbooks/status.yml", ns, extra=STACK)
-        health = [r for name, r in status.results() if name.startswith("Note the backend health lines")]
-        lines = health[0]["ansible_facts"]["infgw_backend_health"]
+        health = [r for name, r in status.results() if name.startswith("Assemble the report")]
+        lines = health[0]["ansible_facts"]["infgw_status"]["backend_health"]
         bad = [line for line in lines if line.startswith(f"UNHEALTHY InferencePool {ns}/vllm-large")]
         assert bad and "GET /not-served answered 404" in bad[0], lines
         # The model's own host route (its Service, another health check) still answers.

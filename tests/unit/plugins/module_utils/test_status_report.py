@@ -181,3 +181,30 @@ def test_filter_takes_ansible_values_and_rejects_what_is_not_a_dict(recorded):
 ])
 def test_truncate_is_jinjas(text, length, expected):
     assert _status_report.truncate(text, length) == expected
+
+
+def test_dashboard_section_gives_the_console_link(recorded):
+    url = "https://console.cloud.google.com/monitoring/dashboards/builder/infgw-c-gemma?project=local-project"
+    recorded["google_cloud"]["info"]["dashboards"] = [{
+        "name": "infgw-c-gemma", "url": url, "found": True,
+        "resource": {"displayName": "Inference gateway c/gemma", "mosaicLayout": {"columns": 48, "tiles": [{}] * 8}}}]
+    out = _status_report.build(recorded)
+    section = [s for s in out["sections"] if s["name"] == "dashboard"][0]
+    assert section["lines"] == ["Dashboards (Cloud Monitoring)", "  Inference gateway c/gemma: 8 chart(s), " + url]
+    assert out["dashboards"] == {"infgw-c-gemma": {"url": url, "title": "Inference gateway c/gemma"}}
+    recorded["google_cloud"]["info"]["dashboards"] = [{"name": "infgw-c-gemma", "url": url, "found": False}]
+    assert "  infgw-c-gemma: MISSING (run site.yml --tags monitoring)" in _status_report.build(recorded)["report"]
+
+
+def test_backend_health_is_the_last_section(recorded):
+    recorded["backend_health"] = {"backends": [
+        {"backend": "InferencePool gemma/vllm-gemma-3-1b", "namespace": "gemma", "health_check": "GET /health",
+         "endpoints": [{"address": "10.4.0.7:8000", "pod": "p1", "state": "HEALTHY"}]},
+        {"backend": "Service other/x:80", "namespace": "other", "endpoints": []}]}
+    out = _status_report.build(recorded)
+    assert out["sections"][-1]["lines"] == [
+        "Backend health (the load balancer's health checks)",
+        "  HEALTHY InferencePool gemma/vllm-gemma-3-1b: 1/1 endpoints, health check GET /health"]
+    assert out["backend_health"] == ["HEALTHY InferencePool gemma/vllm-gemma-3-1b: 1/1 endpoints, health check GET /health"]
+    recorded["backend_health"] = None
+    assert "backend_health" not in [s["name"] for s in _status_report.build(recorded)["sections"]]
