@@ -362,6 +362,13 @@ def test_status_report(local_env, stack, tmp_path):
     assert "certificate uc1-wildcard (us-central1): *.example.com, example.com, expires" in text
     status = [r for name, r in run.results() if name == "Assemble the report"][0]["ansible_facts"]["infgw_status"]
     assert status["google_cloud"]["problems"] == [] and status["google_cloud"]["node_pools"]["gpupool"]["nodes"] >= 0
+    # The monitoring role's dashboard, read from the GCP fake, with its console link; the load balancer's health checks.
+    dashboard_id = "infgw-local-cluster-%s" % stack.namespace
+    url = "https://console.cloud.google.com/monitoring/dashboards/builder/%s?project=local-project" % dashboard_id
+    assert "  Inference gateway local-cluster/%s: 8 chart(s), %s" % (stack.namespace, url) in report
+    assert status["dashboards"] == {dashboard_id: {"url": url, "title": "Inference gateway local-cluster/%s"
+                                                   % stack.namespace}}
+    assert report[-1 - max(1, len(status["backend_health"]))] == "Backend health (the load balancer's health checks)"
 
 
 def test_scale_down_and_back(local_env, stack, tmp_path):
