@@ -66,8 +66,8 @@ def validate_params(params):
                         "of their own or the API's)" % (", ".join(unknown), ", ".join(DEFINITION_KEYS)))
     layouts = [k for k in LAYOUTS if definition.get(k) is not None]
     if len(layouts) != 1:
-        problems.append("definition needs exactly one layout of %s (has %s)" % (", ".join(LAYOUTS),
-                                                                               ", ".join(layouts) or "none"))
+        problems.append("definition needs exactly one layout of %s (has %s)"
+                        % (", ".join(LAYOUTS), ", ".join(layouts) or "none"))
     for key, value in (params.get("labels") or {}).items():
         if not isinstance(value, str):
             problems.append("labels.%s: label values are strings" % key)

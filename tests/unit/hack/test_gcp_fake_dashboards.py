@@ -45,8 +45,8 @@ def chart(title="Requests", metric="prometheus.googleapis.com/inference_pool_rea
 
 def dashboard(**extra):
     body = {"displayName": "Inference gateway", "name": "projects/local-project/dashboards/infgw",
-            "mosaicLayout": {"columns": 48, "tiles": [{"xPos": 0, "yPos": 0, "width": 24, "height": 16,
-                                                         "widget": chart()}]}}
+            "mosaicLayout": {"columns": 48, "tiles": [
+                {"xPos": 0, "yPos": 0, "width": 24, "height": 16, "widget": chart()}]}}
     body.update(extra)
     return body
 

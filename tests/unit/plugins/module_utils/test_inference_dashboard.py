@@ -62,8 +62,8 @@ def test_the_v0_4_0_profile_counts_requests_per_inference_model_and_no_hpa_means
     panels = by_id(dash.panels(MODELS[1:], "ns", "c", "inference_model"))
     assert panels["requests"]["series"][0]["metric_type"] == \
         "prometheus.googleapis.com/inference_model_request_total/counter"
-    assert [s["legend"] for s in panels["replicas"]["series"]] == ["ready pods ${metric.labels.name}",
-                                                                 "ready ${metric.labels.deployment}"]
+    legends = [s["legend"] for s in panels["replicas"]["series"]]
+    assert legends == ["ready pods ${metric.labels.name}", "ready ${metric.labels.deployment}"]
     assert panels["kv_cache"]["thresholds"] == []
 
 
