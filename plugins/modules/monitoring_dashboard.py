@@ -15,7 +15,7 @@ description:
   - Creates, replaces or deletes a custom dashboard through the Cloud Monitoring API (C(monitoring) v1,
     C(projects.dashboards)), with the id O(name), so the same task always manages the same dashboard.
   - The dashboard is compared as a whole - display name, labels and O(definition) - with the stored one, in the
-    API's JSON form (fields at their default value, such as C(xPos: 0) or C(false), count as absent). When they
+    API's JSON form (fields at their default value, such as a zero C(xPos) or C(false), count as absent). When they
     differ the dashboard is replaced (C(dashboards.patch)) with the etag it was read with; a dashboard changed by
     someone else in between (HTTP 409 C(ABORTED)) is read and compared again before it is written.
   - Check mode reads the dashboard and reports what would change; C(--diff) shows the managed fields before and

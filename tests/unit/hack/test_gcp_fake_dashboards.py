@@ -52,8 +52,9 @@ def dashboard(**extra):
 
 
 def test_monitoring_serves_the_v1_document_beside_the_metrics_one():
-    route, _ = discovery.match("monitoring", "PATCH", "v1/projects/p/dashboards/d")
+    route, params = discovery.match("monitoring", "PATCH", "v1/projects/p/dashboards/d")
     assert route.method_id == "monitoring.projects.dashboards.patch" and route.service == "monitoring@v1"
+    assert params == {"projectsId": "p", "dashboardsId": "d"}
     assert discovery.served("monitoring")
 
 
@@ -76,7 +77,7 @@ def test_create_get_patch_delete(fake):
 
 
 def test_stale_etag_duplicate_and_generated_ids(fake):
-    _, created = fake.call("POST", BASE, dashboard())
+    created = fake.call("POST", BASE, dashboard())[1]
     fake.call("PATCH", f"{BASE}/infgw", dashboard(etag=created["etag"]))
     status, err = fake.call("PATCH", f"{BASE}/infgw", dashboard(displayName="late", etag=created["etag"]))
     assert status == 409 and err["error"]["status"] == "ABORTED"

@@ -120,7 +120,7 @@ def test_a_concurrent_edit_is_read_again_not_overwritten_blindly(fake):
 
 
 def test_an_unknown_project_is_a_clear_error(fake):
-    _, url = fake
+    url = fake[1]
     module = Module(url)
     module.project = "someone-else"
     with pytest.raises(GcpError) as err:
