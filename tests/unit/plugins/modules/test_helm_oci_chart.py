@@ -512,7 +512,7 @@ def test_recover_pending_upgrade_rolls_back_then_converges(helm, run):
 
 def go_time(epoch):
     """A time as helm prints LastDeployed."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)) + ".123456789 +0000 UTC"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)) + ".%09d +0000 UTC" % int(epoch % 1 * 1e9)
 
 
 def test_recover_pending_leaves_an_operation_that_may_still_run_alone(helm, run):
