@@ -332,19 +332,15 @@ def validate(values, resolved, profiles, hf_token_set=True, run_tags=None, skip_
 
     `resolved` is what :func:`resolve` made of `values`; `profiles` the names of the known profiles."""
     problems = Problems()
+    models = resolved["infgw_models_resolved"]
     _check_globals(problems, values, profiles)
-    _check_models(problems, values, resolved["infgw_models_resolved"])
-    if values.get("infgw_require_hf_token", True) and to_bool(values.get("infgw_require_hf_token", True)) \
-            and step_runs("vllm_model", run_tags, skip_tags) and resolved["infgw_models_resolved"] \
-            and not hf_token_set:
+    hosts = _check_models(problems, values, models)
+    if to_bool(values.get("infgw_require_hf_token", True)) and step_runs("vllm_model", run_tags, skip_tags) \
+            and models and not hf_token_set:
         problems.add("infgw_hf_token", "empty, but %d model(s) are deployed and need it (export HF_TOKEN, or set "
-                     "infgw_hf_token from a vault)" % len(resolved["infgw_models_resolved"]))
-    hosts = {}
-    for index, m in enumerate(resolved["infgw_models_resolved"]):
-        if m.get("host") and is_dns_name(m["host"]):
-            hosts.setdefault(m["host"], "infgw_models[%d].host" % index)
+                     "infgw_hf_token from a vault)" % len(models))
     _check_gateway(problems, resolved["infgw_gateway_resolved"], hosts)
-    names = [m.get("name") for m in resolved["infgw_models_resolved"]]
+    names = [m.get("name") for m in models]
     _check_chat_ui(problems, resolved["infgw_chat_ui_resolved"], resolved["infgw_gateway_resolved"], names)
     _check_cloud_armor(problems, resolved["infgw_cloud_armor_resolved"], resolved["infgw_gcp_resolved"], names)
     _check_gcp(problems, values, resolved)
@@ -385,6 +381,7 @@ def _check_resources(problems, field, resources):
 
 
 def _check_models(problems, values, models):
+    """Checks each model and across models; -> {hostname: the field that has it}."""
     names, shorts, objectives, defaults_seen = [], [], [], []
     hosts = {}
     served = {}   # a name clients ask for -> the field that serves it
@@ -481,6 +478,7 @@ def _check_models(problems, values, models):
                 problems.add(af + ".name", "%s is also served by %s; two pools would answer one model name"
                              % (q(aname), served[aname]))
             served.setdefault(aname, af + ".name")
+    return hosts
 
 
 def _check_autoscaling(problems, f, autoscaling):
@@ -500,8 +498,8 @@ def _check_autoscaling(problems, f, autoscaling):
         problems.add(f + ".autoscaling.min", "must be at least 1 (an HPA does not scale from zero), got %s"
                      % autoscaling.get("min"))
     elif high is None or low > high:
-        problems.add(f + ".autoscaling", "min (%s) is greater than max (%s)" % (autoscaling.get("min"),
-                                                                               autoscaling.get("max")))
+        problems.add(f + ".autoscaling", "min (%s) is greater than max (%s)"
+                     % (autoscaling.get("min"), autoscaling.get("max")))
 
 
 def _percent(amount):

@@ -42,18 +42,17 @@ options:
     type: bool
     default: true
 attributes:
+  action:
+    description: Runs as an action plugin on the controller.
+    support: full
   check_mode:
     support: full
     details:
       - Writes nothing either way; in check mode it also reads whether the namespace exists.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
-    support: N/A
-  action:
-    support: full
-    description: Runs as an action plugin on the controller.
+extends_documentation_fragment:
+  - gke_ai.inference_gateway.attributes
 notes:
   - The known machine types and accelerators are a table in C(plugins/module_utils/_machine_types.py); types newer
     than it are accepted with C(infgw_extra_machine_types) and C(infgw_extra_accelerators).

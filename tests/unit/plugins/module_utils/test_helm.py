@@ -710,7 +710,7 @@ def test_duration_seconds(duration, seconds):
 def test_pending_too_young():
     started = calendar.timegm((2026, 12, 4, 12, 0, 0))
     release = h.ReleaseInfo(name="r", namespace="n", revision=3, status="pending-upgrade",
-                                updated="2026-12-04 12:00:00 +0000 UTC")
+                            updated="2026-12-04 12:00:00 +0000 UTC")
     assert h.pending_too_young(release, started + 10, 300) == pytest.approx(10)
     assert h.pending_too_young(release, started + 300, 300) is None
     assert h.pending_too_young(release, started + 10, 0) is None  # no grace: recover at once
