@@ -505,7 +505,8 @@ def test_removed_model_and_redirect_are_pruned(local_env, tmp_path):
     """What the data model no longer has goes: a removed model's Deployment, Service and health check, a disabled
     redirect route."""
     namespace = new_namespace("site-prune")
-    two = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com"), dict(CPU_MODEL, name="small", host="s.example.com")],
+    two = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com"),
+                            dict(CPU_MODEL, name="small", model="example/small", host="s.example.com")],
            "infgw_gateway": {"redirect_http_to_https": True}}
     one = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com")]}
     try:
