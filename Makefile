@@ -1,5 +1,5 @@
 # gke_ai.inference_gateway: every entry point a person or CI needs.
-#   make demo    set up, bring up the local environment, run site.yml, print the status report
+#   make demo    set up, bring up the local environment, run site.yml, print the status report and one answer per route
 #   make test    every test: lint, sanity, unit, integration, molecule, environment lifecycle
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -11,6 +11,11 @@ VPY := $(VENV)/bin/python
 LOCAL := .local
 # Where the local environment keeps its state (env.sh, kubeconfig); localenv.py honours the same variable.
 ENV_DIR := $(or $(GKE_AI_LOCAL_DIR),$(CURDIR)/.local)
+# The tests' own environment, beside the one `make demo` (or a user) keeps in .local: `make test` neither needs
+# nor touches that one, so it passes whatever runs there. Stop it by hand with
+# `GKE_AI_LOCAL_DIR=.local/test make local-down` (the lifecycle test, last in `make test`, does).
+TEST_ENV_DIR := $(CURDIR)/$(LOCAL)/test
+IN_TEST_ENV := GKE_AI_LOCAL_DIR=$(TEST_ENV_DIR)
 COLLECTION_LINK := $(LOCAL)/collections/ansible_collections/gke_ai/inference_gateway
 SITE_PACKAGES = $(shell $(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(LOCAL)/collections
@@ -19,7 +24,7 @@ export PATH := $(ENV_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help
 help:
-	@echo "make demo          set up everything, run site.yml on the local environment, print status"
+	@echo "make demo          set up everything, run site.yml on the local environment, print status and answers"
 	@echo "make test          every test (lint, sanity, unit, awx-test, integration, molecule, lifecycle)"
 	@echo "make ee-context    the AWX execution environment's build context, linted (.local/ee/context)"
 	@echo "make local-up      start the local environment (idempotent); then: source .local/env.sh"
@@ -27,6 +32,8 @@ help:
 	@echo "make local-status  one line per component, with memory use"
 	@echo "make tools         build the pinned Go tools into the cache (skipped when present)"
 	@echo "make bench         benchmarks: no-op helm_oci_chart vs kubernetes.core.helm; the walkthrough's commands vs site.yml"
+	@echo "make loadtest      the load test and benchmark report (playbooks/loadtest.yml) on the local environment"
+	@echo "make loadtest-venv inference-perf's Python 3.12 virtualenv and offline tokenizer, in the tool cache"
 
 # ---------------------------------------------------------------- set-up
 $(VENV)/.installed: requirements.txt
@@ -48,6 +55,18 @@ $(COLLECTION_LINK):
 tools:
 	bash hack/localcluster/build-tools.sh
 
+# inference-perf 0.7.0 needs Python >= 3.12 (pyenv's), so it lives in its own pinned virtualenv, with a small offline
+# tokenizer, in the tool cache beside the Go tools (built once, shared by worktrees; about 80 s and 790 MB).
+.PHONY: loadtest-venv
+loadtest-venv:
+	bash hack/loadtest/build-inference-perf.sh
+
+# Debian's Chromium, for the test that renders the load test report headless.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || { echo "[make] installing Debian's chromium (the HTML report test renders in it)"; \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
+
 # ---------------------------------------------------------------- benchmarks (not tests)
 .PHONY: bench
 bench: local-up
@@ -55,11 +74,19 @@ bench: local-up
 	source $(ENV_DIR)/env.sh && $(VPY) hack/bench/walkthrough_vs_site.py
 
 # ---------------------------------------------------------------- local environment
+# ---------------------------------------------------------------- load test
+# The walkthrough's hey run through the InferencePool route and straight to the model Service (A/B), with the report
+# in loadtest-results/. Pass ansible-playbook options with ARGS='-e ...' (ARGS='-e loadtest_tool=inference_perf').
+.PHONY: loadtest
+loadtest: local-up loadtest-venv
+	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/loadtest.yml $(ARGS)
+
 # ---------------------------------------------------------------- demo
 .PHONY: demo
 demo: local-up
 	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook site.yml
 	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/status.yml
+	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/smoke.yml
 
 .PHONY: local-up local-down local-status
 local-up: venv tools
@@ -88,7 +115,7 @@ awx-test: venv $(VENV)/.ee-lint-installed
 
 # ---------------------------------------------------------------- tests
 .PHONY: test lint sanity unit integration molecule lifecycle
-test: venv tools lint sanity unit awx-test integration molecule lifecycle
+test: venv tools loadtest-venv lint sanity unit awx-test integration molecule lifecycle
 	@echo "[make] all tests passed"
 
 lint: venv
@@ -97,15 +124,17 @@ lint: venv
 sanity: venv
 	bash hack/sanity.sh
 
-unit: venv
+unit: venv browser
 	$(VPY) -m pytest -q tests/unit
+	cd hack/dataplane && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off go test ./...
 
-integration: venv tools
-	$(VPY) -m pytest -q -m integration tests/integration
+integration: venv tools loadtest-venv
+	$(IN_TEST_ENV) $(VPY) -m pytest -q -m integration tests/integration
 
-# The default scenario against the local environment, once per GIE version profile.
-molecule: local-up
-	source $(ENV_DIR)/env.sh && for profile in v1.1.0 v0.4.0; do \
+# The default scenario against the tests' environment, once per GIE version profile.
+molecule: venv tools
+	$(IN_TEST_ENV) $(VPY) hack/localcluster/localenv.py up
+	source $(TEST_ENV_DIR)/env.sh && for profile in v1.1.0 v0.4.0; do \
 	  echo "[make] molecule test -s default (profile $$profile)"; \
 	  INFGW_PROFILE=$$profile INFGW_NAMESPACE=molecule-$${profile//./-} $(VENV)/bin/molecule test -s default || exit 1; \
 	done
@@ -121,4 +150,4 @@ molecule-kind: venv
 
 # Runs last: it takes the environment down and proves nothing is left behind.
 lifecycle: venv tools
-	$(VPY) -m pytest -q tests/lifecycle
+	$(IN_TEST_ENV) $(VPY) -m pytest -q tests/lifecycle

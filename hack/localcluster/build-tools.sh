@@ -31,7 +31,8 @@ with_heartbeat() {
     wait "$pid"
 }
 
-# build_tool NAME VERSION MODULE_DIR LDFLAGS OUTPUT=PACKAGE...
+# build_tool NAME VERSION MODULE_DIR LDFLAGS OUTPUT=PACKAGE... | PACKAGE...
+# A bare PACKAGE is built with the other bare ones in one invocation, named after its last path element.
 build_tool() {
     local name=$1 version=$2 moddir=$here/tools/$3 ldflags=$4
     shift 4
@@ -44,10 +45,15 @@ build_tool() {
     local tmp=$dest.partial
     rm -rf "$tmp" && mkdir -p "$tmp"
     local start=$SECONDS spec out pkg
+    local together=()  # packages given without OUTPUT=: one `go build -o DIR/` compiles them in parallel
     for spec in "$@"; do
+        if [[ $spec != *=* ]]; then together+=("$spec"); continue; fi
         out=${spec%%=*} pkg=${spec#*=}
         (cd "$moddir" && with_heartbeat "$name/$out" go build -trimpath -ldflags "$ldflags" -o "$tmp/$out" "$pkg")
     done
+    if (( ${#together[@]} )); then
+        (cd "$moddir" && with_heartbeat "$name" go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${together[@]}")
+    fi
     touch "$tmp/.complete"
     rm -rf "$dest" && mv "$tmp" "$dest"
     log "$name $version: built in $((SECONDS - start))s"
@@ -100,11 +106,53 @@ registry() {
     build_tool registry "$REGISTRY_VERSION" registry "$ld" registry=github.com/distribution/distribution/v3/cmd/registry
 }
 
+# The local data plane's upstream parts. Each is built from tools/<tool>/go.mod, which requires the upstream
+# module at the version named here: the Go module proxy refuses /@v/list for these modules, so `go install
+# module@version` (which asks for the list) cannot be used, while a go.mod with named versions works.
+sim() {
+    check_pin sim github.com/llm-d/llm-d-inference-sim "$LLMD_SIM_VERSION"
+    build_tool llm-d-inference-sim "$LLMD_SIM_VERSION" sim "-s -w" \
+        github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim
+}
+
+gie() {  # the endpoint picker and body-based router of every GIE version with a tools/gie-<version>/go.mod
+    local version
+    for version in $GIE_VERSIONS; do
+        [[ -f $here/tools/gie-$version/go.mod ]] || continue
+        check_pin "gie-$version" sigs.k8s.io/gateway-api-inference-extension "$version"
+        build_tool gie "$version" "gie-$version" "-s -w" \
+            sigs.k8s.io/gateway-api-inference-extension/cmd/epp sigs.k8s.io/gateway-api-inference-extension/cmd/bbr
+    done
+}
+
+hey() {
+    check_pin hey github.com/rakyll/hey "$HEY_VERSION"
+    build_tool hey "$HEY_VERSION" hey "-s -w" github.com/rakyll/hey
+}
+
+# The gateway data plane (hack/dataplane, ours): keyed by a hash of its sources, go.mod and go.sum, so that any change
+# to them builds a new binary and nothing else does. localenv.py computes the same key (dataplane_source_hash).
+dataplane_hash() {
+    local dir=$here/../dataplane f
+    {
+        for f in go.mod go.sum $(cd "$dir" && LC_ALL=C ls -1 -- *.go | grep -v '_test\.go$'); do
+            printf '%s\0' "$f"
+            cat "$dir/$f"
+        done
+    } | sha256sum | cut -c1-16
+}
+
+dataplane() {
+    local version
+    version=$(dataplane_hash)
+    build_tool gateway-dataplane "$version" ../../dataplane "-s -w" gateway-dataplane=.
+}
+
 tools=("$@")
-(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s)
+(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s sim gie hey dataplane)
 for t in "${tools[@]}"; do
     case $t in
-        k8s|etcd|kwok|helm|registry) "$t" ;;
-        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry)" >&2; exit 2 ;;
+        k8s|etcd|kwok|helm|registry|sim|gie|hey|dataplane) "$t" ;;
+        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry sim gie hey dataplane)" >&2; exit 2 ;;
     esac
 done

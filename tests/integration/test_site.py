@@ -352,6 +352,16 @@ def test_status_report(local_env, stack, tmp_path):
     assert "vllm-gemma-3-1b-epp (endpoint picker): 1/1 available" in text
     assert "HPAs: 2" in text
     assert "Recent warning events" in text
+    # The Google Cloud side, read from the GCP fake: the walkthrough's pool with its nodes, driver and limits, the
+    # adapter's binding, the proxy-only subnet, the certificate.
+    assert "Google Cloud (project local-project, cluster us-central1/local-cluster):" in text
+    assert "node pool gpupool: RUNNING, g2-standard-8, 1 x nvidia-l4 (driver LATEST)" in text
+    assert "autoscaling 0..5 in total" in text
+    assert "IAM roles/monitoring.viewer granted to the custom metrics adapter" in text
+    assert "proxy-only subnet proxy-only-subnet (us-central1): 10.129.0.0/23, REGIONAL_MANAGED_PROXY ACTIVE" in text
+    assert "certificate uc1-wildcard (us-central1): *.example.com, example.com, expires" in text
+    status = [r for name, r in run.results() if name == "Assemble the report"][0]["ansible_facts"]["infgw_status"]
+    assert status["google_cloud"]["problems"] == [] and status["google_cloud"]["node_pools"]["gpupool"]["nodes"] >= 0
 
 
 def test_scale_down_and_back(local_env, stack, tmp_path):
@@ -483,8 +493,10 @@ def test_redirect_and_tls_secret(local_env, tmp_path):
                                "class": "internal"}}
     try:
         local_env.kubectl("create", "namespace", namespace)
-        local_env.kubectl("create", "secret", "generic", "wildcard", "-n", namespace, "--type=kubernetes.io/tls",
-                          "--from-literal=tls.crt=not-a-real-certificate", "--from-literal=tls.key=not-a-real-key")
+        # local-up's *.example.com pair: the local load balancer serves it, and site.yml's final wait probes through it
+        local_env.kubectl("create", "secret", "tls", "wildcard", "-n", namespace,
+                          "--cert", local_env.env["INFGW_LOCAL_TLS_CERT_FILE"],
+                          "--key", local_env.env["INFGW_LOCAL_TLS_KEY_FILE"])
         run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", extra=extra)
         assert run.rc == 0, run.failures()
         gw = kget(local_env, "gateway", namespace, "vllm-xlb")
