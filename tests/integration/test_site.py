@@ -399,15 +399,19 @@ def test_teardown_reverse_order_keeps_crds(local_env, stack, tmp_path):
     assert kget(local_env, "crd", None, "inferencepools.inference.networking.k8s.io", check=False) is not None
     releases = local_env.kubectl("get", "secrets", "-A", "-l", "owner=helm", "-o", "json", check=False)
     assert ns not in releases.stdout
-    steps = ["hpa_metrics", "inference_pool", "bbr", "gateway", "vllm_model"]
+    steps = ["monitoring", "hpa_metrics", "inference_pool", "bbr", "gateway", "vllm_model"]
     deleted = {name.split(":")[0].split()[1]: r for name, r in run.results()
                if name.startswith("Teardown") and name.endswith("delete the objects")}
     assert list(deleted) == steps  # reverse order of site.yml
     # each step deleted what its role applied, whatever the kinds (its ApplySet)
     pruned = {step: {text.split()[0] for item in r["results"] for text in item["pruned"]} for step, r in deleted.items()}
-    assert pruned == {"hpa_metrics": {"HorizontalPodAutoscaler"}, "inference_pool": {"HTTPRoute", "InferenceObjective"},
+    assert pruned == {"monitoring": {"PodMonitoring"}, "hpa_metrics": {"HorizontalPodAutoscaler"},
+                      "inference_pool": {"HTTPRoute", "InferenceObjective"},
                       "bbr": {"HTTPRoute"}, "gateway": {"Gateway", "HTTPRoute", "HealthCheckPolicy"},
                       "vllm_model": {"Deployment", "Service", "Secret"}}
+    # the namespace's dashboard goes with it
+    assert local_env.gcp("GET", "/monitoring/v1/projects/local-project/dashboards/infgw-local-cluster-%s"
+                         % ns).status_code == 404
     again = playbook(local_env, tmp_path, "playbooks/teardown.yml", ns)
     assert again.rc == 0 and again.stats["changed"] == 0
 
