@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .errors import GoogleError
 
-SERVICES = ("container", "compute", "cloudresourcemanager", "certificatemanager")
+SERVICES = ("container", "compute", "cloudresourcemanager", "certificatemanager", "monitoring")
+VERSIONS = {"monitoring": "v3"}  # the document each service is served from; v1 otherwise
 
 # Fields a request may carry that the server fills itself (AIP-203: "output only" fields in a
 # request are ignored). The fake strips them from request bodies; they are never an error.
@@ -33,7 +34,7 @@ def documents_dir() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def load(service: str) -> dict:
-    return json.loads((documents_dir() / f"{service}.v1.json").read_text())
+    return json.loads((documents_dir() / f"{service}.{VERSIONS.get(service, 'v1')}.json").read_text())
 
 
 def snake(name: str) -> str:
@@ -56,6 +57,9 @@ class Route:
     method: dict  # the discovery method
     literal_len: int = 0
     path_names: list = field(default_factory=list)
+    # Routed by the method's `path` with a `{+name}` that may span '/' (a metric type inside a descriptor's name):
+    # it matches only when each value fits its parameter's pattern, which tells the methods sharing it apart.
+    gated: bool = False
 
 
 def _template_regex(template: str) -> tuple[re.Pattern, list, int]:
@@ -85,6 +89,12 @@ def routes(service: str) -> tuple:
         template = doc["servicePath"] + method.get("flatPath", method["path"])
         regex, names, literal = _template_regex(template)
         table.append(Route(service, method["id"], method["httpMethod"], template, regex, method, literal, names))
+        expanded = doc["servicePath"] + method["path"]
+        if "{+" in method["path"] and expanded != template and any(
+                ".*" in (p.get("pattern") or "") for p in method.get("parameters", {}).values()):
+            regex, names, literal = _template_regex(expanded)
+            table.append(Route(service, method["id"], method["httpMethod"], expanded, regex, method, literal, names,
+                               gated=True))
     # Most literal characters first: `.../nodePools/{id}:setSize` before `.../nodePools/{id}`.
     table.sort(key=lambda r: -r.literal_len)
     return tuple(table)
@@ -96,6 +106,10 @@ def match(service: str, http_method: str, path: str):
     for route in routes(service):
         m = route.regex.match(path)
         if not m:
+            continue
+        if route.gated and not all(
+                re.fullmatch(route.method["parameters"][name].get("pattern", ".*").strip("^$"), m.group(f"p{i}"))
+                for i, name in enumerate(route.path_names)):
             continue
         if route.http_method != http_method:
             allowed.append(route.http_method)
