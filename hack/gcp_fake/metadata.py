@@ -46,6 +46,11 @@ def _values(token: str) -> dict:
     }
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("-")
+    return head + "".join(part.title() for part in rest)
+
+
 def _text(status: int, text: str, content_type: str = "application/text") -> tuple[int, dict, bytes]:
     return status, {"Metadata-Flavor": "Google", "Content-Type": content_type}, text.encode()
 
@@ -69,8 +74,19 @@ def handle(method: str, raw_path: str, headers: dict, token: str) -> tuple[int, 
         if (query.get("alt") or [""])[0] == "json":
             return _text(200, json.dumps(value), "application/json")
         return _text(200, value)
-    # A directory (a trailing slash in Google's paths) lists its children.
+    # A directory (a trailing slash in Google's paths) lists its children, or with ?recursive=true is one JSON
+    # object: names in camelCase, lists for the newline-separated values, the token left out.
     prefix = f"{key}/" if key else ""
+    if (query.get("recursive") or [""])[0] == "true" and any(k.startswith(prefix) for k in values):
+        tree: dict = {}
+        for name, value in values.items():
+            if not name.startswith(prefix) or name.endswith("/token"):
+                continue
+            node, parts = tree, name[len(prefix):].split("/")
+            for part in parts[:-1]:
+                node = node.setdefault(_camel(part), {})
+            node[_camel(parts[-1])] = value.split("\n") if parts[-1] in ("scopes", "aliases") else value
+        return _text(200, json.dumps(tree), "application/json")
     children = sorted({k[len(prefix):].split("/", 1)[0] + ("/" if "/" in k[len(prefix):] else "")
                        for k in values if k.startswith(prefix)})
     if children and (url.path.endswith("/") or not key):

@@ -100,11 +100,22 @@ registry() {
     build_tool registry "$REGISTRY_VERSION" registry "$ld" registry=github.com/distribution/distribution/v3/cmd/registry
 }
 
+# The metrics adapter stand-in is this repository's own Go source (hack/metrics_adapter): cached by the hash of
+# its files (localenv.py computes the same), built after k8s, whose compiled API server packages it shares.
+source_version() {  # src-<first 12 hex of sha256 over go.mod, go.sum and the .go files in name order>
+    (cd "$1" && export LC_ALL=C && cat go.mod go.sum $(printf '%s\n' *.go | sort) | sha256sum | cut -c1-12 | sed 's/^/src-/')
+}
+
+metrics-adapter() {
+    local dir=$here/../metrics_adapter
+    build_tool metrics-adapter "$(source_version "$dir")" ../../metrics_adapter "-s -w" metrics-adapter=.
+}
+
 tools=("$@")
-(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s)
+(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s metrics-adapter)
 for t in "${tools[@]}"; do
     case $t in
-        k8s|etcd|kwok|helm|registry) "$t" ;;
-        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry)" >&2; exit 2 ;;
+        k8s|etcd|kwok|helm|registry|metrics-adapter) "$t" ;;
+        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry metrics-adapter)" >&2; exit 2 ;;
     esac
 done

@@ -81,6 +81,14 @@ def read_versions() -> dict:
     return versions
 
 
+def source_version(directory: Path) -> str:
+    """The cache key build-tools.sh gives a tool built from this repository's source (its source_version)."""
+    import hashlib
+
+    files = ["go.mod", "go.sum"] + sorted(p.name for p in directory.glob("*.go"))
+    return "src-" + hashlib.sha256(b"".join((directory / f).read_bytes() for f in files)).hexdigest()[:12]
+
+
 def binaries(versions: dict) -> dict:
     kube = CACHE / "bin" / f"kubernetes-{versions['K8S_VERSION']}"
     paths = {
@@ -92,6 +100,8 @@ def binaries(versions: dict) -> dict:
         "kwok": CACHE / "bin" / f"kwok-{versions['KWOK_VERSION']}" / "kwok",
         "helm": CACHE / "bin" / f"helm-{versions['HELM_VERSION']}" / "helm",
         "registry": CACHE / "bin" / f"registry-{versions['REGISTRY_VERSION']}" / "registry",
+        "metrics-adapter": CACHE / "bin" / f"metrics-adapter-{source_version(REPO / 'hack' / 'metrics_adapter')}"
+                           / "metrics-adapter",
     }
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
