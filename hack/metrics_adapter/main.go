@@ -29,6 +29,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/metrics/pkg/apis/external_metrics"
 	basecmd "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
+	cmoptions "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd/options"
 )
 
 type options struct {
@@ -75,11 +76,36 @@ func gceConfigFromMetadata() (gceConfig, error) {
 		Instance: instance}, nil
 }
 
+// inClusterStandIn: in a pod the adapter finds the API server through the in-cluster configuration (the service
+// account token mount); a local pod's process gets its service account's token as $KUBECONFIG instead (the pod
+// runner's contract), which then stands for it wherever a kubeconfig flag is not given.
+func inClusterStandIn(cmd *basecmd.AdapterBase) {
+	path := os.Getenv("KUBECONFIG")
+	if path == "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return
+	}
+	o := cmd.CustomMetricsAdapterServerOptions
+	if cmd.RemoteKubeConfigFile == "" {
+		cmd.RemoteKubeConfigFile = path
+	}
+	if o.Authentication.RemoteKubeConfigFile == "" {
+		o.Authentication.RemoteKubeConfigFile = path
+	}
+	if o.Authorization.RemoteKubeConfigFile == "" {
+		o.Authorization.RemoteKubeConfigFile = path
+	}
+	klog.Infof("no in-cluster configuration: the API server is the one of $KUBECONFIG (%s)", path)
+}
+
 func main() {
 	logs.InitLogs()
 	defer logs.FlushLogs()
 
-	cmd := &basecmd.AdapterBase{Name: "custom-metrics-stackdriver-adapter"}
+	cmd := &basecmd.AdapterBase{Name: "custom-metrics-stackdriver-adapter",
+		CustomMetricsAdapterServerOptions: cmoptions.NewCustomMetricsAdapterServerOptions()}
+	// Without --cert-dir the self-signed serving certificate stays in memory (the upstream default writes it below
+	// the working directory, the container's "/").
+	cmd.CustomMetricsAdapterServerOptions.SecureServing.ServerCert.CertDirectory = ""
 	flags := cmd.Flags()
 	klog.InitFlags(flag.CommandLine)
 	flags.AddGoFlagSet(flag.CommandLine)
@@ -102,6 +128,7 @@ func main() {
 	if err := flags.Parse(os.Args); err != nil {
 		klog.Fatalf("unable to parse flags: %v", err)
 	}
+	inClusterStandIn(cmd)
 	klog.Infof("serverOptions: %+v", o)
 	if !o.useNewResourceModel {
 		klog.Fatalf("the legacy resource model (--use-new-resource-model=false) is not implemented by this local stand-in; the pinned manifest sets --use-new-resource-model=true")
