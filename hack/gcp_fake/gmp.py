@@ -464,10 +464,11 @@ class Collector:
         with self.lock:
             for key, target in wanted.items():
                 old = self.targets.get(key)
-                if old is not None:  # keep the schedule and health of a target that stays
-                    target.health, target.last_error, target.last_duration = old.health, old.last_error, \
-                        old.last_duration
-                    target.next_due, target.scraping = old.next_due, old.scraping
+                if old is not None:  # the same target: keep its object (a scrape may be running on it)
+                    for name in ("pool", "monitoring", "address", "labels", "endpoint", "secret_namespace",
+                                 "interval", "timeout"):
+                        setattr(old, name, getattr(target, name))
+                    wanted[key] = old
             self.targets = wanted
             self.monitorings = objects
 
@@ -496,11 +497,11 @@ class Collector:
             objects = dict(self.monitorings)
         by_object: dict = {}
         for t in targets:
-            if t.health == "unknown":
-                continue
             by_object.setdefault(t.monitoring, {}).setdefault(t.pool, []).append(t)
         out = {}
         for key, obj in objects.items():
+            if any(t.health == "unknown" for pool in by_object.get(key, {}).values() for t in pool):
+                continue  # a target not scraped yet: report once every target has a health
             status = {"observedGeneration": obj["metadata"].get("generation", 1),
                       "conditions": [{"type": "ConfigurationCreateSuccess", "status": "True"}]}
             if self.target_status:

@@ -512,13 +512,21 @@ def test_pruning_follows_the_data_model(local_env, ns, tmp_path):
 def test_metrics_adapter_check_mode_and_file_override(local_env, ns, tmp_path):
     """The adapter is dry-run in check mode (nothing registered), and hpa_metrics_adapter_src is honoured."""
     stack = make_stack(local_env, ns, "v1.1.0")
+    # Other tests (and site.yml) may have applied the adapter already: check mode must leave it as it found it.
+    before = kget(local_env, "apiservice", None, "v1beta1.external.metrics.k8s.io", check=False)
     run = run_roles(local_env, tmp_path, stack, ["hpa_metrics"], check=True,
-                    extra={"hpa_metrics_adapter_enabled": True}).assert_ok()
+                    extra={"hpa_metrics_adapter_enabled": True, "hpa_metrics_adapter_replicas": 3}).assert_ok()
     assert run.changed > 0
-    listed = run.result("List what would be created in namespaces that do not exist yet (check mode)")["msg"]
-    assert "Deployment custom-metrics/custom-metrics-stackdriver-adapter" in listed
-    assert local_env.kubectl("get", "apiservice", "v1beta1.external.metrics.k8s.io", check=False).returncode != 0
-    assert local_env.kubectl("get", "namespace", "custom-metrics", check=False).returncode != 0
+    after = kget(local_env, "apiservice", None, "v1beta1.external.metrics.k8s.io", check=False)
+    if before is None:
+        listed = run.result("List what would be created in namespaces that do not exist yet (check mode)")["msg"]
+        assert "Deployment custom-metrics/custom-metrics-stackdriver-adapter" in listed
+        assert after is None
+        assert local_env.kubectl("get", "namespace", "custom-metrics", check=False).returncode != 0
+    else:
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        deployment = kget(local_env, "deployment", "custom-metrics", "custom-metrics-stackdriver-adapter")
+        assert deployment["spec"]["replicas"] != 3  # the dry run's change was not applied
 
     # A local manifest in place of the pinned adapter (harmless here: one ConfigMap), applied for real.
     manifest = tmp_path / "adapter.yaml"

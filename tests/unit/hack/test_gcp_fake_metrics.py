@@ -471,3 +471,25 @@ def test_no_endpoint_statuses_without_target_status(world):
     collector.write_statuses()
     status = cluster.patches[0][1]["status"]
     assert status["endpointStatuses"] is None and status["conditions"][0]["status"] == "True"
+
+
+def test_a_target_keeps_its_schedule_and_health_across_syncs(world):
+    server = MetricsServer()
+    try:
+        collector, _cluster = collector_for(world, server.port, pod_monitoring(interval="1s"),
+                                            {"epp-metrics-reader-secret": "reader-token"})
+        collector.sync()
+        collector.run_due()  # a scrape starts on the target...
+        collector.sync()  # ...while the targets are read again
+        (target,) = collector.targets.values()
+        wait = time.monotonic() + 10
+        while target.health != "up" and time.monotonic() < wait:
+            time.sleep(0.05)
+        assert target.health == "up"  # the running scrape's result landed on the target the collector keeps
+        time.sleep(1.1)
+        collector.run_due()  # and it is due again after its interval
+        while len(server.seen) < 2 and time.monotonic() < wait:
+            time.sleep(0.05)
+    finally:
+        server.close()
+    assert len(server.seen) == 2
