@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# The walkthrough's autoscaling loop, end to end on the local environment: sustained load through the gateway
+# (hey) raises the pool's KV-cache average (the simulator's load-driven KV cache, as the endpoint picker reports
+# it), Managed Prometheus (the GCP fake's collector) scrapes the endpoint picker, the adapter serves the metric,
+# the HPA scales the model up, the fake's cluster autoscaler adds a GPU node, the new pod becomes Ready and takes
+# traffic (the EPP's ready-pod count and the per-pod request counts show it); after the load, the HPA scales back
+# down once its stabilization window has passed.
+#
+# The model gets a node pool of its own (an accelerator no other test uses), so that the scale-up needs a new node
+# whatever the other tests hold. Timings go to .local/logs/metrics-loop.json and the test's output.
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "hack" / "localcluster"))
+import podnet  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+VENV_BIN = REPO / ".venv" / "bin"
+COLLECTIONS = REPO / ".local" / "collections"
+LOCAL = Path(os.environ.get("GKE_AI_LOCAL_DIR", REPO / ".local"))
+ACCELERATOR = "nvidia-tesla-p4"  # no other test asks for it: the loop's node pool is its own
+SERVED = "google/gemma-3-1b-it"
+LOAD_SECONDS = 75
+LOAD_CONCURRENCY = 8
+# A prompt the simulator's dummy tokenizer cuts into enough tokens to fill most of the small KV cache the local
+# inventory gives it (the same prompt in every request: hey sends one body).
+PROMPT = " ".join(f"word{i}" for i in range(60))
+
+
+def run_playbook(local_env, tmp_path, path, namespace, extra, timeout=900):
+    vars_file = tmp_path / f"vars-{uuid.uuid4().hex[:8]}.json"
+    vars_file.write_text(json.dumps(extra))
+    env = dict(local_env.env, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
+    env.pop("LOCAL_GIE_MANIFESTS", None)
+    started = time.monotonic()
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), path, "-e", f"infgw_namespace={namespace}",
+                           "-e", f"@{vars_file}"], cwd=str(REPO), env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    return time.monotonic() - started
+
+
+def kubectl_json(local_env, *args):
+    return json.loads(local_env.kubectl(*args, "-o", "json").stdout)
+
+
+def metrics_text(local_env, ip, port, token=None):
+    """GET /metrics of a pod, through the pod network namespace."""
+    sock = podnet.create_connection((ip, port), timeout=3, netns=local_env.state["pod_netns"])
+    try:
+        headers = f"Authorization: Bearer {token}\r\n" if token else ""
+        sock.sendall(f"GET /metrics HTTP/1.0\r\nHost: {ip}\r\n{headers}\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    finally:
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b" 200 " in head.split(b"\r\n")[0], head[:200]
+    return body.decode()
+
+
+def sample(text, name, **labels):
+    """The value of one sample of a Prometheus exposition (0 when absent)."""
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(3))
+    return 0.0
+
+
+@pytest.fixture
+def loop_stack(local_env, tmp_path):
+    namespace = f"loop-{uuid.uuid4().hex[:6]}"
+    pool = f"loop-{namespace[-6:]}"
+    model = {"name": "loop-1b", "short_name": "loop1b", "model": SERVED, "host": "loop.example.com",
+             "default_backend": True, "accelerator": ACCELERATOR,
+             "autoscaling": {"enabled": True, "min": 1, "max": 2}}
+    extra = {"infgw_models": [model],
+             "infgw_nodepools": [{"name": pool, "machine_type": "n1-standard-8",
+                                  "accelerator": {"type": ACCELERATOR, "count": 1},
+                                  "node_locations": ["us-central1-a"],
+                                  "autoscaling": {"enabled": True, "total_min_node_count": 0,
+                                                  "total_max_node_count": 2},
+                                  "initial_node_count": 0}]}
+    seconds = run_playbook(local_env, tmp_path, "site.yml", namespace, extra)
+    yield {"namespace": namespace, "pool": pool, "seconds": seconds, "extra": extra}
+    run_playbook(local_env, tmp_path, "playbooks/teardown.yml", namespace, dict(extra, infgw_teardown_gcp=True))
+
+
+def test_load_scales_the_model_and_the_nodes_up_then_down(local_env, loop_stack, tmp_path):
+    ns, node_pool = loop_stack["namespace"], loop_stack["pool"]
+    deployment, inference_pool = "vllm-loop-1b", "vllm-loop-1b"
+    hpa = kubectl_json(local_env, "get", "hpa", deployment, "-n", ns)
+    behavior = hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
+    gateway = kubectl_json(local_env, "get", "gateway", "vllm-xlb", "-n", ns)
+    address = gateway["status"]["addresses"][0]["value"]
+    token = base64.b64decode(local_env.kubectl("get", "secret", f"{inference_pool}-metrics-reader-secret", "-n", ns,
+                                               "-o", "jsonpath={.data.token}").stdout).decode()
+
+    def pods(selector):
+        return [p for p in kubectl_json(local_env, "get", "pods", "-n", ns, "-l", selector)["items"]
+                if p["metadata"].get("deletionTimestamp") is None]
+
+    (epp,) = pods(f"inferencepool={inference_pool}-epp") or pods(f"app={inference_pool}-epp")
+    (first,) = pods(f"app={deployment}")
+    first_name = first["metadata"]["name"]
+    nodes_before = len(kubectl_json(local_env, "get", "nodes", "-l", f"cloud.google.com/gke-nodepool={node_pool}")["items"])
+
+    body = LOCAL / "logs" / f"loop-body-{ns}.json"
+    body.write_text(json.dumps({"model": SERVED, "prompt": PROMPT, "max_tokens": 30}))
+    hey = Path(local_env.bin_dir) / "hey"
+    timeline, observed = {}, []
+    load = subprocess.Popen([str(hey), "-z", f"{LOAD_SECONDS}s", "-c", str(LOAD_CONCURRENCY), "-m", "POST",
+                             "-T", "application/json", "-D", str(body), "-host", "api.example.com",
+                             f"http://{address}/v1/completions"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    t0 = time.monotonic()
+
+    def mark(event):
+        if event not in timeline:
+            timeline[event] = round(time.monotonic() - t0, 1)
+
+    try:
+        deadline = t0 + LOAD_SECONDS + behavior + 150
+        while time.monotonic() < deadline:
+            now = round(time.monotonic() - t0, 1)
+            h = kubectl_json(local_env, "get", "hpa", deployment, "-n", ns)
+            desired = h["status"].get("desiredReplicas", 0)
+            current = [m["external"]["current"] for m in h["status"].get("currentMetrics") or [] if "external" in m]
+            nodes = kubectl_json(local_env, "get", "nodes", "-l", f"cloud.google.com/gke-nodepool={node_pool}")["items"]
+            model_pods = pods(f"app={deployment}")
+            ready = [p for p in model_pods if any(c["type"] == "Ready" and c["status"] == "True"
+                                                   for c in p["status"].get("conditions", []))]
+            epp_text = metrics_text(local_env, epp["status"]["podIP"], 9090, token)
+            ready_in_epp = sample(epp_text, "inference_pool_ready_pods", name=inference_pool)
+            kv = sample(epp_text, "inference_pool_average_kv_cache_utilization", name=inference_pool)
+            served_by_new = 0.0
+            for p in ready:
+                if p["metadata"]["name"] != first_name:
+                    served_by_new += sample(metrics_text(local_env, p["status"]["podIP"], 8000),
+                                            "vllm:request_success_total")
+            observed.append({"t": now, "desired": desired, "metric": current, "nodes": len(nodes),
+                             "pods": len(model_pods), "ready": len(ready), "epp_ready_pods": ready_in_epp,
+                             "epp_kv": kv, "new_pod_requests": served_by_new, "load": load.poll() is None})
+            if kv > 0.5:
+                mark("kv_above_target")
+            if desired >= 2:
+                mark("hpa_desired_up")
+            if len(nodes) > nodes_before:
+                mark("node_added")
+            if len(ready) >= 2:
+                mark("new_pod_ready")
+            if ready_in_epp >= 2:
+                mark("epp_sees_two_pods")
+            if served_by_new > 0:
+                mark("traffic_on_new_pod")
+            if load.poll() is not None:
+                mark("load_stopped")
+                if desired == 1 and "hpa_desired_up" in timeline:
+                    mark("hpa_desired_down")
+                if len(model_pods) == 1 and "hpa_desired_up" in timeline:
+                    mark("scaled_down")
+                    break
+            time.sleep(1)
+    finally:
+        if load.poll() is None:
+            load.terminate()
+        report = load.communicate(timeout=30)[0]
+        result = {"timeline_seconds_from_load_start": timeline, "scale_down_window_seconds": behavior,
+                  "site_yml_seconds": round(loop_stack["seconds"], 1), "hey": report[-1500:], "observed": observed}
+        (LOCAL / "logs" / "metrics-loop.json").write_text(json.dumps(result, indent=2))
+        print("\n[metrics loop] " + json.dumps(timeline))
+    for event in ("kv_above_target", "hpa_desired_up", "node_added", "new_pod_ready", "epp_sees_two_pods",
+                  "traffic_on_new_pod", "load_stopped", "hpa_desired_down", "scaled_down"):
+        assert event in timeline, (event, timeline, observed[-5:])
+    assert timeline["hpa_desired_up"] <= timeline["node_added"] <= timeline["new_pod_ready"] \
+        <= timeline["traffic_on_new_pod"] < timeline["load_stopped"] < timeline["scaled_down"], timeline
+    # The scale-down waited for the stabilization window after the metric fell (the last scrape under load + window).
+    assert timeline["scaled_down"] - timeline["load_stopped"] >= behavior, timeline
+    assert "Status code distribution:" in report and "[200]" in report, report
