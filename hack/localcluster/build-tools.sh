@@ -31,7 +31,8 @@ with_heartbeat() {
     wait "$pid"
 }
 
-# build_tool NAME VERSION MODULE_DIR LDFLAGS OUTPUT=PACKAGE...
+# build_tool NAME VERSION MODULE_DIR LDFLAGS OUTPUT=PACKAGE... | PACKAGE...
+# A bare PACKAGE is built with the other bare ones in one invocation, named after its last path element.
 build_tool() {
     local name=$1 version=$2 moddir=$here/tools/$3 ldflags=$4
     shift 4
@@ -44,10 +45,15 @@ build_tool() {
     local tmp=$dest.partial
     rm -rf "$tmp" && mkdir -p "$tmp"
     local start=$SECONDS spec out pkg
+    local together=()  # packages given without OUTPUT=: one `go build -o DIR/` compiles them in parallel
     for spec in "$@"; do
+        if [[ $spec != *=* ]]; then together+=("$spec"); continue; fi
         out=${spec%%=*} pkg=${spec#*=}
         (cd "$moddir" && with_heartbeat "$name/$out" go build -trimpath -ldflags "$ldflags" -o "$tmp/$out" "$pkg")
     done
+    if (( ${#together[@]} )); then
+        (cd "$moddir" && with_heartbeat "$name" go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${together[@]}")
+    fi
     touch "$tmp/.complete"
     rm -rf "$dest" && mv "$tmp" "$dest"
     log "$name $version: built in $((SECONDS - start))s"
@@ -100,8 +106,33 @@ registry() {
     build_tool registry "$REGISTRY_VERSION" registry "$ld" registry=github.com/distribution/distribution/v3/cmd/registry
 }
 
-# The metrics adapter stand-in is this repository's own Go source (hack/metrics_adapter): cached by the hash of
-# its files (localenv.py computes the same), built after k8s, whose compiled API server packages it shares.
+# The local data plane's upstream parts. Each is built from tools/<tool>/go.mod, which requires the upstream
+# module at the version named here: the Go module proxy refuses /@v/list for these modules, so `go install
+# module@version` (which asks for the list) cannot be used, while a go.mod with named versions works.
+sim() {
+    check_pin sim github.com/llm-d/llm-d-inference-sim "$LLMD_SIM_VERSION"
+    build_tool llm-d-inference-sim "$LLMD_SIM_VERSION" sim "-s -w" \
+        github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim
+}
+
+gie() {  # the endpoint picker and body-based router of every GIE version with a tools/gie-<version>/go.mod
+    local version
+    for version in $GIE_VERSIONS; do
+        [[ -f $here/tools/gie-$version/go.mod ]] || continue
+        check_pin "gie-$version" sigs.k8s.io/gateway-api-inference-extension "$version"
+        build_tool gie "$version" "gie-$version" "-s -w" \
+            sigs.k8s.io/gateway-api-inference-extension/cmd/epp sigs.k8s.io/gateway-api-inference-extension/cmd/bbr
+    done
+}
+
+hey() {
+    check_pin hey github.com/rakyll/hey "$HEY_VERSION"
+    build_tool hey "$HEY_VERSION" hey "-s -w" github.com/rakyll/hey
+}
+
+# The metrics adapter stand-in is this repository's own Go source (hack/metrics_adapter), cached by the hash of
+# its files (hack/pod_runner/images.py source_version computes the same); built after k8s, whose compiled API
+# server packages it shares (its go.mod pins them to the k8s build's versions).
 source_version() {  # src-<first 12 hex of sha256 over go.mod, go.sum and the .go files in name order>
     (cd "$1" && export LC_ALL=C && cat go.mod go.sum $(printf '%s\n' *.go | sort) | sha256sum | cut -c1-12 | sed 's/^/src-/')
 }
@@ -112,10 +143,10 @@ metrics-adapter() {
 }
 
 tools=("$@")
-(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s metrics-adapter)
+(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s metrics-adapter sim gie hey)
 for t in "${tools[@]}"; do
     case $t in
-        k8s|etcd|kwok|helm|registry|metrics-adapter) "$t" ;;
-        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry metrics-adapter)" >&2; exit 2 ;;
+        k8s|etcd|kwok|helm|registry|metrics-adapter|sim|gie|hey) "$t" ;;
+        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry metrics-adapter sim gie hey)" >&2; exit 2 ;;
     esac
 done

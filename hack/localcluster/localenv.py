@@ -34,6 +34,10 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import nodes  # noqa: E402  (the sibling helper)
+import podnet  # noqa: E402
+
+sys.path.insert(0, str(REPO / "hack"))
+from pod_runner import images as runnable_images  # noqa: E402
 
 LOCAL = Path(os.environ.get("GKE_AI_LOCAL_DIR", REPO / ".local"))
 LOGS = LOCAL / "logs"
@@ -57,10 +61,14 @@ GKE_GATEWAY_CLASSES = (
     "gke-l7-gxlb",
 )
 GKE_CONTROLLER = "networking.gke.io/gateway"
+GIE_DEFAULT = "v1.1.0"  # the default profile's endpoint picker and BBR must be built; other versions may be
 # Every process a complete environment runs; a state without one of them (say, written by an
 # older version of this script) is incomplete and gets recreated.
 COMPONENTS = ("etcd", "kube-apiserver", "registry", "kube-controller-manager", "kube-scheduler", "kwok", "gcp-fake",
-              "gke-sim")
+              "gke-sim", "pod-runner")
+PODS_DIR = LOCAL / "pods"
+POD_RUNNER_STATE = LOCAL / "pod-runner.json"
+KWOK_STAGES = LOCAL / "kwok"
 
 
 class EnvError(RuntimeError):
@@ -81,14 +89,6 @@ def read_versions() -> dict:
     return versions
 
 
-def source_version(directory: Path) -> str:
-    """The cache key build-tools.sh gives a tool built from this repository's source (its source_version)."""
-    import hashlib
-
-    files = ["go.mod", "go.sum"] + sorted(p.name for p in directory.glob("*.go"))
-    return "src-" + hashlib.sha256(b"".join((directory / f).read_bytes() for f in files)).hexdigest()[:12]
-
-
 def binaries(versions: dict) -> dict:
     kube = CACHE / "bin" / f"kubernetes-{versions['K8S_VERSION']}"
     paths = {
@@ -100,8 +100,15 @@ def binaries(versions: dict) -> dict:
         "kwok": CACHE / "bin" / f"kwok-{versions['KWOK_VERSION']}" / "kwok",
         "helm": CACHE / "bin" / f"helm-{versions['HELM_VERSION']}" / "helm",
         "registry": CACHE / "bin" / f"registry-{versions['REGISTRY_VERSION']}" / "registry",
-        "metrics-adapter": CACHE / "bin" / f"metrics-adapter-{source_version(REPO / 'hack' / 'metrics_adapter')}"
-                           / "metrics-adapter",
+        # the local data plane (the pod runner starts them for pods of their images; hey is for load tests)
+        "llm-d-inference-sim": CACHE / "bin" / f"llm-d-inference-sim-{versions['LLMD_SIM_VERSION']}"
+                               / "llm-d-inference-sim",
+        "epp": CACHE / "bin" / f"gie-{GIE_DEFAULT}" / "epp",
+        "bbr": CACHE / "bin" / f"gie-{GIE_DEFAULT}" / "bbr",
+        "hey": CACHE / "bin" / f"hey-{versions['HEY_VERSION']}" / "hey",
+        # the custom metrics adapter's stand-in (the pod runner starts it for the adapter's image)
+        "metrics-adapter": CACHE / "bin" / "metrics-adapter-{}".format(
+            runnable_images.source_version(runnable_images.ADAPTER_SOURCE)) / "metrics-adapter",
     }
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
@@ -266,6 +273,8 @@ def write_env_sh(state: dict, bins: dict) -> None:
         f"export PATH={bin_dir}:$PATH\n"
         f"export INFGW_LOCAL_TLS_CERT_FILE={LOCAL / 'pki' / 'gateway-tls.crt'}\n"
         f"export INFGW_LOCAL_TLS_KEY_FILE={LOCAL / 'pki' / 'gateway-tls.key'}\n"
+        f"export GKE_AI_LOCAL_DIR={LOCAL}\n"
+        f"export INFGW_LOCAL_POD_NETNS={state['pod_netns']}\n"
         + "".join(f"export {k}='{v}'\n" for k, v in gcp_env(state).items())
     )
 
@@ -317,7 +326,8 @@ def make_pki(state: dict) -> None:
     serving_key = new_key()
     names = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
              "kubernetes.default.svc.cluster.local"]
-    ips = ["127.0.0.1", "10.96.0.1"]
+    # the `kubernetes` Service's ClusterIP (the first of the environment's range) and the host gateway pods use
+    ips = ["127.0.0.1", str(ipaddress.ip_network(state["service_cidr"])[1]), podnet.HOST_GATEWAY]
     serving = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
                .issuer_name(ca_name).public_key(serving_key.public_key())
@@ -444,7 +454,8 @@ def start_apiserver(state: dict, bins: dict) -> None:
         "--authorization-mode=RBAC",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki / 'sa.key'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
-        "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true",
+        # ClusterIPs in a loopback block of this environment's own: the pod runner listens on them on the host
+        f"--service-cluster-ip-range={state['service_cidr']}", "--allow-privileged=true",
         "--endpoint-reconciler-type=none",
         *aggregation_flags(pki),
     ], state)
@@ -470,7 +481,7 @@ def start_controllers(state: dict, bins: dict) -> None:
     stages = go_module_dir("sigs.k8s.io/kwok", state["versions"]["KWOK_VERSION"]) / "kustomize" / "stage"
     stage_files = [stages / "node" / "fast" / "node-initialize.yaml",
                    stages / "node" / "heartbeat-with-lease" / "node-heartbeat-with-lease.yaml",
-                   stages / "pod" / "fast" / "pod-ready.yaml",
+                   *write_pod_stages(stages / "pod" / "fast" / "pod-ready.yaml"),
                    stages / "pod" / "fast" / "pod-complete.yaml",
                    stages / "pod" / "fast" / "pod-delete.yaml"]
     start("kwok", [
@@ -483,6 +494,86 @@ def start_controllers(state: dict, bins: dict) -> None:
     for name, port in (("kube-controller-manager", p["controller_manager"]), ("kube-scheduler", p["scheduler"]),
                        ("kwok", p["kwok"])):
         wait_for(name, lambda port=port: tcp_open(port), 60, state)
+
+
+RUNNABLE_SELECTOR = '[.spec.containers[].image | test("{regex}")] | any'
+
+
+def write_pod_stages(kwok_pod_ready: Path) -> list[Path]:
+    """kwok's fast pod-ready stage for pods without a runnable image, and for the others a pod-start stage that
+    only gives the pod its IP: the pod runner starts their processes and reports them Ready when they are."""
+    import yaml
+
+    regex = runnable_images.kwok_image_regex().replace("\\", "\\\\").replace('"', '\\"')
+    runnable = {"key": RUNNABLE_SELECTOR.format(regex=regex), "operator": "In", "values": ["true"]}
+    ready = yaml.safe_load(kwok_pod_ready.read_text())
+    ready["spec"]["selector"]["matchExpressions"].append(dict(runnable, operator="NotIn"))
+    start = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": "pod-start-runnable"},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+            "selector": {"matchExpressions": [
+                {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+                {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+                {"key": ".status.podIP", "operator": "DoesNotExist"},
+                runnable,
+            ]},
+            "next": {"statusTemplate": POD_START_TEMPLATE},
+        },
+    }
+    KWOK_STAGES.mkdir(parents=True, exist_ok=True)
+    out = [KWOK_STAGES / "pod-ready.yaml", KWOK_STAGES / "pod-start-runnable.yaml"]
+    out[0].write_text(yaml.safe_dump(ready, sort_keys=False))
+    out[1].write_text(yaml.safe_dump(start, sort_keys=False))
+    return out
+
+
+# kwok's pod-ready template, less readiness: the containers wait (ContainerCreating) until the pod runner starts
+# them. The pod IP comes from kwok's pool here, as for every other pod.
+POD_START_TEMPLATE = """\
+{{ $now := Now }}
+conditions:
+- lastTransitionTime: {{ $now | Quote }}
+  status: "True"
+  type: Initialized
+- lastTransitionTime: {{ $now | Quote }}
+  status: "False"
+  reason: ContainersNotReady
+  type: Ready
+- lastTransitionTime: {{ $now | Quote }}
+  status: "False"
+  reason: ContainersNotReady
+  type: ContainersReady
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    waiting:
+      reason: ContainerCreating
+{{ end }}
+{{ $hostIPs := NodeIPsWith .spec.nodeName }}
+{{ with $hostIPs }}
+hostIP: {{ index . 0 | Quote }}
+hostIPs:
+{{ range . }}
+- ip: {{ . | Quote }}
+{{ end }}
+{{ end }}
+{{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+{{ with $podIPs }}
+podIP: {{ index . 0 | Quote }}
+podIPs:
+{{ range . }}
+- ip: {{ . | Quote }}
+{{ end }}
+{{ end }}
+phase: Pending
+startTime: {{ $now | Quote }}
+"""
 
 
 def start_registry(state: dict, bins: dict) -> None:
@@ -527,9 +618,22 @@ def start_gke_sim(state: dict) -> None:
     if not runner.exists():
         raise EnvError(f"GKE simulator missing: {runner}")
     delay = os.environ.get("GKE_SIM_PROGRAM_DELAY", "2")
-    start("gke-sim", [sys.executable, runner, "--kubeconfig", KUBECONFIG, "--program-delay", delay], state)
+    start("gke-sim", [sys.executable, runner, "--kubeconfig", KUBECONFIG, "--program-delay", delay,
+                      "--address-base", state["gateway_address_base"]], state)
     time.sleep(1.0)
     wait_for("gke-sim", lambda: True, 5, state)
+
+
+def start_pod_runner(state: dict) -> None:
+    """hack/pod_runner: processes for pods of runnable images, their network, ClusterIPs on the host."""
+    p = state["ports"]
+    start("pod-runner", [sys.executable, REPO / "hack" / "pod_runner" / "run.py", "--kubeconfig", KUBECONFIG,
+                         "--env-id", state["env_id"], "--state-dir", LOCAL, "--bin-dir", CACHE / "bin",
+                         "--versions", HERE / "versions.env",
+                         "--host-port", f"apiserver={p['apiserver']}", "--host-port", f"gcp_fake={p['gcp_fake']}",
+                         "--backoff-base", os.environ.get("POD_RUNNER_BACKOFF_BASE", "2"),
+                         "--backoff-max", os.environ.get("POD_RUNNER_BACKOFF_MAX", "60")], state)
+    wait_for("pod-runner", lambda: POD_RUNNER_STATE.exists(), 30, state)
 
 
 # --------------------------------------------------------------------------- cluster content
@@ -666,6 +770,8 @@ def healthy(state: dict | None) -> list:
         return ["(not started)"]
     pids = state.get("pids", {})
     down = [name for name in COMPONENTS if name not in pids or not pid_alive(pids[name])]
+    if "pod_netns" not in state or not podnet.netns_exists(state["pod_netns"]):
+        down.append("pod network (no namespace)")
     if not (LOCAL / "pki" / "gateway-tls.key").exists():  # written by an older localenv.py
         down.append("pki (no gateway certificate)")
     if not down:
@@ -702,6 +808,15 @@ def cmd_up(_args) -> int:
     }
     save_state(state)
     try:
+        try:
+            env_id = podnet.reserve_env_id()
+            state.update(podnet.derived(env_id))
+            save_state(state)
+            podnet.setup_pod_network(env_id)
+        except podnet.PodNetError as err:
+            raise EnvError(f"pod network: {err}") from err
+        log(f"environment {env_id}: pod network namespace {state['pod_netns']}, ClusterIPs {state['service_cidr']}, "
+            f"Gateway addresses {state['gateway_address_base']}N")
         make_pki(state)
         start_etcd(state, bins)
         log(f"etcd ready on 127.0.0.1:{state['ports']['etcd']}")
@@ -721,6 +836,8 @@ def cmd_up(_args) -> int:
         write_gie_manifests(state)
         start_gke_sim(state)
         log("GKE status simulator running")
+        start_pod_runner(state)
+        log("pod runner running (processes for vLLM, EPP and BBR pods; ClusterIPs on the host)")
     except BaseException:
         log("local-up failed; stopping what was started (logs kept in .local/logs)")
         cmd_down(None)
@@ -738,7 +855,12 @@ def cmd_down(_args) -> int:
         still = [n for n, pid in state.get("pids", {}).items() if pid_alive(pid)]
         if still:
             raise EnvError(f"processes still running after SIGKILL: {still}")
-    for path in (DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", LOCAL / "gie", KUBECONFIG, ENV_SH, STATE_FILE, LOCAL / "registry.yml",
+        if state.get("env_id"):
+            # The pod runner removes its pods' namespaces on SIGTERM; whatever a killed runner left goes here,
+            # the processes inside first.
+            removed = podnet.teardown(state["env_id"])
+            log(f"removed network namespaces of environment {state['env_id']}: {len(removed)}")
+    for path in (PODS_DIR, POD_RUNNER_STATE, KWOK_STAGES, DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", LOCAL / "gie", KUBECONFIG, ENV_SH, STATE_FILE, LOCAL / "registry.yml",
                  GCP_SERVICE_ACCOUNT_FILE):
         if path.is_dir():
             shutil.rmtree(path)
@@ -746,6 +868,24 @@ def cmd_down(_args) -> int:
             path.unlink()
     log("down: no process, port or data left (logs kept in .local/logs)" if state else "down: nothing was running")
     return 0
+
+
+def rss_mib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def pod_processes() -> dict:
+    """The pod runner's view of its pods: {namespace/name: {containers: {name: {pid, state, ...}}}}."""
+    try:
+        return json.loads(POD_RUNNER_STATE.read_text()).get("pods", {})
+    except (FileNotFoundError, ValueError):
+        return {}
 
 
 def cmd_status(_args) -> int:
@@ -758,16 +898,23 @@ def cmd_status(_args) -> int:
     if "gcp_fake" in state["ports"]:
         print(f"  GCP API fake: http://127.0.0.1:{state['ports']['gcp_fake']}/{{service}}/ (project {GCP_PROJECT}, "
               f"cluster {GCP_LOCATION}/{GCP_CLUSTER}; source env.sh for the token)")
+    if "env_id" in state:
+        print(f"  environment {state['env_id']}: pod network namespace {state['pod_netns']}, ClusterIPs "
+              f"{state['service_cidr']}, Gateway addresses {state['gateway_address_base']}N")
     total_rss = 0
     for name, pid in state["pids"].items():
         alive = pid_alive(pid)
-        rss = 0
-        if alive:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1]) // 1024
+        rss = rss_mib(pid) if alive else 0
         total_rss += rss
         print(f"  {name:24} pid {pid:<8} {'running' if alive else 'DEAD':8} {rss:6d} MiB")
+    for key, pod in sorted(pod_processes().items()):
+        for container, info in sorted(pod["containers"].items()):
+            pid = info.get("pid")
+            rss = rss_mib(pid) if pid and pid_alive(pid) else 0
+            total_rss += rss
+            what = "ready" if info.get("ready") else (info.get("reason") or info.get("state") or "?")
+            print(f"  pod {key:<40} pid {str(pid or '-'):<8} {what:<18} {rss:6d} MiB  restarts "
+                  f"{info.get('restart_count', 0)}")
     print(f"  {'total resident memory':24} {'':22} {total_rss:6d} MiB")
     bad = healthy(state)
     if not bad:
