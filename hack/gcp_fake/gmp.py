@@ -567,7 +567,8 @@ class Collector:
                     next_sync = time.time() + SYNC_PERIOD
                 self.run_due()
             except Exception:  # noqa: BLE001  (a background loop must not die)
-                LOG.exception("GMP collector loop failed")
+                LOG.exception("GMP collector loop failed; retrying in 5s")
+                next_sync = time.time() + 5
             stop.wait(0.25)
 
 
@@ -591,15 +592,20 @@ class KubeJSON:
         self._client = client
 
     def _call(self, method: str, path: str, body=None, content_type: str | None = None):
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
+        cfg = self.api.configuration
+        headers = {"Accept": "application/json", "Content-Type": content_type or "application/json"}
+        for setting in cfg.auth_settings().values():  # the kubeconfig's bearer token
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        headers.update(self.api.default_headers)  # Impersonate-User
         try:
-            resp = self.api.call_api(path, method, header_params=headers, body=body, auth_settings=["BearerToken"],
-                                     _preload_content=False, _return_http_data_only=True, _request_timeout=10)
+            resp = self.api.call_api(method, cfg.host + path, header_params=headers, body=body, _request_timeout=10)
+            data = resp.read() if hasattr(resp, "read") else resp.data
         except self._client.exceptions.ApiException as exc:
             raise KubeError(exc.status or 0, exc.reason or str(exc)) from None
-        return json.loads(resp.data or b"{}")
+        if not 200 <= resp.status < 300:
+            raise KubeError(resp.status, (data or b"").decode(errors="replace")[:300])
+        return json.loads(data or b"{}")
 
     def get(self, path: str) -> dict:
         return self._call("GET", path)
