@@ -11,6 +11,11 @@ VPY := $(VENV)/bin/python
 LOCAL := .local
 # Where the local environment keeps its state (env.sh, kubeconfig); localenv.py honours the same variable.
 ENV_DIR := $(or $(GKE_AI_LOCAL_DIR),$(CURDIR)/.local)
+# The tests' own environment, beside the one `make demo` (or a user) keeps in .local: `make test` neither needs
+# nor touches that one, so it passes whatever runs there. Stop it by hand with
+# `GKE_AI_LOCAL_DIR=.local/test make local-down` (the lifecycle test, last in `make test`, does).
+TEST_ENV_DIR := $(CURDIR)/$(LOCAL)/test
+IN_TEST_ENV := GKE_AI_LOCAL_DIR=$(TEST_ENV_DIR)
 COLLECTION_LINK := $(LOCAL)/collections/ansible_collections/gke_ai/inference_gateway
 SITE_PACKAGES = $(shell $(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(LOCAL)/collections
@@ -101,11 +106,12 @@ unit: venv
 	$(VPY) -m pytest -q tests/unit
 
 integration: venv tools
-	$(VPY) -m pytest -q -m integration tests/integration
+	$(IN_TEST_ENV) $(VPY) -m pytest -q -m integration tests/integration
 
-# The default scenario against the local environment, once per GIE version profile.
-molecule: local-up
-	source $(ENV_DIR)/env.sh && for profile in v1.1.0 v0.4.0; do \
+# The default scenario against the tests' environment, once per GIE version profile.
+molecule: venv tools
+	$(IN_TEST_ENV) $(VPY) hack/localcluster/localenv.py up
+	source $(TEST_ENV_DIR)/env.sh && for profile in v1.1.0 v0.4.0; do \
 	  echo "[make] molecule test -s default (profile $$profile)"; \
 	  INFGW_PROFILE=$$profile INFGW_NAMESPACE=molecule-$${profile//./-} $(VENV)/bin/molecule test -s default || exit 1; \
 	done
@@ -121,4 +127,4 @@ molecule-kind: venv
 
 # Runs last: it takes the environment down and proves nothing is left behind.
 lifecycle: venv tools
-	$(VPY) -m pytest -q tests/lifecycle
+	$(IN_TEST_ENV) $(VPY) -m pytest -q tests/lifecycle

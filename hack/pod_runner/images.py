@@ -68,6 +68,7 @@ VLLM_DROPPED_SWITCHES = frozenset({
 # Per-model simulator settings travel in the pod's environment: INFGW_SIM_TIME_TO_FIRST_TOKEN=200ms becomes
 # --time-to-first-token 200ms (an empty value: the bare switch). The local inventory sets them per model.
 SIM_ENV_PREFIX = "INFGW_SIM_"
+VLLM_DEFAULT_MODEL = "facebook/opt-125m"
 
 
 def _flag_name(token: str) -> str | None:
@@ -131,6 +132,8 @@ def simulator_args(argv: list[str], env: dict) -> list[str]:
             if flag in given:
                 continue  # the container's own argument wins
             out += [f"--{flag}"] + ([env[key]] if env[key] != "" else [])
+    if "model" not in given and not env.get("SIM_MODEL"):
+        out += ["--model", VLLM_DEFAULT_MODEL]  # vLLM's own default when no model is named
     if "force-dummy-tokenizer" not in given:
         # Offline: without it the simulator asks huggingface.co which tokenizer the model has.
         out.append("--force-dummy-tokenizer")

@@ -106,6 +106,24 @@ class Runner:
         log.debug("%s/%s status: ready %s", meta["namespace"], meta["name"], ready)
         self.wake.set()  # the state file shows it
 
+    def event(self, pod: dict, container: str, kind: str, reason: str, message: str) -> None:
+        """An Event on the pod, as the kubelet records them (source: the pod runner, on the pod's node)."""
+        meta = pod["metadata"]
+        now = status.rfc3339(time.time())
+        body = {"apiVersion": "v1", "kind": "Event",
+                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
+                                   "namespace": meta["namespace"], "uid": meta["uid"],
+                                   "fieldPath": f"spec.containers{{{container}}}"},
+                "type": kind, "reason": reason, "message": message, "count": 1,
+                "firstTimestamp": now, "lastTimestamp": now,
+                "source": {"component": "pod-runner", "host": pod["spec"].get("nodeName", "")},
+                "reportingComponent": "pod-runner", "reportingInstance": pod["spec"].get("nodeName", "")}
+        try:
+            request(self.api, "POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body, timeout=(5, 10))
+        except ApiException as err:
+            log.debug("event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], err)
+
     # ------------------------------------------------------------------ reconcile
 
     def reconcile(self) -> None:
@@ -119,7 +137,7 @@ class Runner:
         for uid, pod in want.items():
             if uid not in self.workers:
                 worker = PodWorker(pod, self.settings, self.lookup, self.token, self.api_ca, self.report,
-                                   self.pod_net.create_connection)
+                                   self.pod_net.create_connection, self.event)
                 self.workers[uid] = worker
                 worker.start()
         self.services.sync(cluster.all(SERVICE), cluster.all(ENDPOINT_SLICE))

@@ -64,11 +64,12 @@ class PodWorker(threading.Thread):
     """Runs one pod until stop(). The pod dict is the one the runner saw first (its spec cannot change)."""
 
     def __init__(self, pod: dict, settings: Settings, lookup: podspec.Lookup, token: podspec.TokenSource,
-                 api_ca: bytes, report: Callable[[dict, dict], None], connect: probes.Connect):
+                 api_ca: bytes, report: Callable[[dict, dict], None], connect: probes.Connect,
+                 event: Callable[[dict, str, str, str, str], None] = lambda *a: None):
         meta = pod["metadata"]
         super().__init__(name=f"pod-{meta['namespace']}/{meta['name']}", daemon=True)
         self.pod, self.settings, self.lookup, self.token, self.api_ca = pod, settings, lookup, token, api_ca
-        self.report, self.connect = report, connect
+        self.report, self.connect, self._event = report, connect, event
         self.key = f"{meta['namespace']}/{meta['name']}"
         self.uid = meta["uid"]
         self.pod_ip = pod["status"]["podIP"]
@@ -170,9 +171,20 @@ class PodWorker(threading.Thread):
             path.chmod(0o600)
         return True
 
+    def event(self, c: Container, kind: str, reason: str, message: str) -> None:
+        try:
+            self._event(self.pod, c.record.name, kind, reason, message)
+        except Exception as err:  # noqa: BLE001  (an event is never worth stopping a pod for)
+            log.debug("%s: event %s: %s", self.key, reason, err)
+
     def _waiting(self, c: Container, reason: str, message: str) -> None:
         if (c.record.reason, c.record.message) != (reason, message):
             log.warning("%s/%s: %s: %s", self.key, c.record.name, reason, message)
+            if reason in ("CreateContainerConfigError", "ErrImagePull", "CrashLoopBackOff", "RunContainerError"):
+                kind = {"CrashLoopBackOff": "BackOff", "ErrImagePull": "Failed"}.get(reason, "Failed")
+                text = f"Back-off restarting failed container {c.record.name}" if reason == "CrashLoopBackOff" \
+                    else f"Error: {message}"
+                self.event(c, "Warning", kind, text)
         c.record.state, c.record.reason, c.record.message = "waiting", reason, message
         c.record.ready = c.record.started = False
 
@@ -205,6 +217,7 @@ class PodWorker(threading.Thread):
         c.probes = self._probe_states(c)
         c.record.started = "startup" not in c.probes
         log.info("%s/%s: started pid %d (restart %d)", self.key, c.record.name, c.proc.pid, c.record.restart_count)
+        self.event(c, "Normal", "Started", f"Started container {c.record.name} (pid {c.proc.pid})")
 
     def _probe_states(self, c: Container) -> dict[str, _ProbeState]:
         start = time.monotonic()
@@ -303,11 +316,14 @@ class PodWorker(threading.Thread):
                 elif not result and state.failures >= threshold_fail and c.record.ready:
                     c.record.ready = False
                     log.warning("%s/%s: not ready: %s", self.key, c.record.name, result.message)
+                    self.event(c, "Warning", "Unhealthy", f"Readiness probe failed: {result.message}")
             if c.proc is None:
                 return
 
     def _probe_failed(self, c: Container, kind: str, message: str) -> None:
         log.warning("%s/%s: %s probe failed (%s), restarting", self.key, c.record.name, kind, message)
+        self.event(c, "Warning", "Unhealthy", f"{kind} probe failed: {message}")
+        self.event(c, "Normal", "Killing", f"Container {c.record.name} failed {kind.lower()} probe, will be restarted")
         self._kill(c, f"failed {kind.lower()} probe")
         self._exited(c, c.proc.wait() if c.proc else 137)
 

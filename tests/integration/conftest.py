@@ -44,7 +44,7 @@ class LocalEnv:
     @property
     def env(self) -> dict:
         """os.environ plus what .local/env.sh exports."""
-        return dict(os.environ, KUBECONFIG=self.kubeconfig, K8S_AUTH_KUBECONFIG=self.kubeconfig,
+        return dict(os.environ, GKE_AI_LOCAL_DIR=str(LOCAL), KUBECONFIG=self.kubeconfig, K8S_AUTH_KUBECONFIG=self.kubeconfig,
                     LOCAL_OCI_REGISTRY=self.registry, LOCAL_GIE_MANIFESTS=str(LOCAL / "gie"),
                     PATH=f"{self.bin_dir}:{os.environ['PATH']}",
                     INFGW_LOCAL_TLS_CERT_FILE=str(LOCAL / "pki" / "gateway-tls.crt"),

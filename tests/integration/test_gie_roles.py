@@ -168,7 +168,7 @@ def run_roles(local_env, tmp_path, stack, roles=tuple(ALL_ROLES), extra=None, ch
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_LOCALHOST_WARNING="0",
                ANSIBLE_PYTHON_INTERPRETER=str(VENV_BIN / "python"),
-               LOCAL_GIE_MANIFESTS=str(REPO / ".local" / "gie"))
+               LOCAL_GIE_MANIFESTS=str(Path(local_env.kubeconfig).parent / "gie"))
     args = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(playbook)]
     if check:
         args.append("--check")

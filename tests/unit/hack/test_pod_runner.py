@@ -30,6 +30,7 @@ def test_role_default_args_drop_what_the_simulator_lacks():
 def test_separate_values_are_dropped_with_their_flag():
     argv = ["--model", "m", "--gpu-memory-utilization", "0.90", "--max-model-len", "16384", "-tp", "2"]
     assert images.simulator_args(argv, {}) == ["--model", "m", "--max-model-len", "16384", "--force-dummy-tokenizer"]
+    assert images.simulator_args(["--model", "m", "--dtype"], {}) == ["--model", "m", "--force-dummy-tokenizer"]
 
 
 def test_lora_modules_become_json_and_enable_lora_goes():
@@ -51,8 +52,8 @@ def test_lora_modules_already_json_and_inline_form():
 
 def test_unknown_and_misspelt_flags_reach_the_simulator():
     # a typo must fail the container as it fails vLLM, not vanish
-    assert "--max-model-lenn" in images.simulator_args(["--max-model-lenn", "5"], {})
-    assert "--no-such-flag" in images.simulator_args(["--no-such-flag"], {})
+    assert "--max-model-lenn" in images.simulator_args(["--model=m", "--max-model-lenn", "5"], {})
+    assert "--no-such-flag" in images.simulator_args(["--model=m", "--no-such-flag"], {})
 
 
 def test_per_model_settings_from_the_environment():
@@ -64,9 +65,14 @@ def test_per_model_settings_from_the_environment():
 
 
 def test_container_arguments_win_over_environment_settings():
-    out = images.simulator_args(["--time-to-first-token=1s", "--force-dummy-tokenizer"],
+    out = images.simulator_args(["--model=m", "--time-to-first-token=1s", "--force-dummy-tokenizer"],
                                 {"INFGW_SIM_TIME_TO_FIRST_TOKEN": "200ms"})
-    assert out == ["--time-to-first-token=1s", "--force-dummy-tokenizer"]
+    assert out == ["--model=m", "--time-to-first-token=1s", "--force-dummy-tokenizer"]
+
+
+def test_without_a_model_vllms_default_is_served():
+    assert images.simulator_args([], {}) == ["--model", "facebook/opt-125m", "--force-dummy-tokenizer"]
+    assert images.simulator_args([], {"SIM_MODEL": "m"}) == ["--force-dummy-tokenizer"]
 
 
 def test_vllm_command_forms():
