@@ -1,5 +1,5 @@
 # gke_ai.inference_gateway: every entry point a person or CI needs.
-#   make demo    set up, bring up the local environment, run site.yml, print the status report
+#   make demo    set up, bring up the local environment, run site.yml, print the status report and one answer per route
 #   make test    every test: lint, sanity, unit, integration, molecule, environment lifecycle
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -24,7 +24,7 @@ export PATH := $(ENV_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help
 help:
-	@echo "make demo          set up everything, run site.yml on the local environment, print status"
+	@echo "make demo          set up everything, run site.yml on the local environment, print status and answers"
 	@echo "make test          every test (lint, sanity, unit, awx-test, integration, molecule, lifecycle)"
 	@echo "make ee-context    the AWX execution environment's build context, linted (.local/ee/context)"
 	@echo "make local-up      start the local environment (idempotent); then: source .local/env.sh"
@@ -65,6 +65,7 @@ bench: local-up
 demo: local-up
 	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook site.yml
 	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/status.yml
+	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/smoke.yml
 
 .PHONY: local-up local-down local-status
 local-up: venv tools
@@ -104,6 +105,7 @@ sanity: venv
 
 unit: venv
 	$(VPY) -m pytest -q tests/unit
+	cd hack/dataplane && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off go test ./...
 
 integration: venv tools
 	$(IN_TEST_ENV) $(VPY) -m pytest -q -m integration tests/integration

@@ -142,11 +142,29 @@ metrics-adapter() {
     build_tool metrics-adapter "$(source_version "$dir")" ../../metrics_adapter "-s -w" metrics-adapter=.
 }
 
+# The gateway data plane (hack/dataplane, ours): keyed by a hash of its sources, go.mod and go.sum, so that any change
+# to them builds a new binary and nothing else does. localenv.py computes the same key (dataplane_source_hash).
+dataplane_hash() {
+    local dir=$here/../dataplane f
+    {
+        for f in go.mod go.sum $(cd "$dir" && LC_ALL=C ls -1 -- *.go | grep -v '_test\.go$'); do
+            printf '%s\0' "$f"
+            cat "$dir/$f"
+        done
+    } | sha256sum | cut -c1-16
+}
+
+dataplane() {
+    local version
+    version=$(dataplane_hash)
+    build_tool gateway-dataplane "$version" ../../dataplane "-s -w" gateway-dataplane=.
+}
+
 tools=("$@")
-(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s metrics-adapter sim gie hey)
+(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s metrics-adapter sim gie hey dataplane)
 for t in "${tools[@]}"; do
     case $t in
-        k8s|etcd|kwok|helm|registry|metrics-adapter|sim|gie|hey) "$t" ;;
-        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry metrics-adapter sim gie hey)" >&2; exit 2 ;;
+        k8s|etcd|kwok|helm|registry|metrics-adapter|sim|gie|hey|dataplane) "$t" ;;
+        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry metrics-adapter sim gie hey dataplane)" >&2; exit 2 ;;
     esac
 done

@@ -65,7 +65,7 @@ GIE_DEFAULT = "v1.1.0"  # the default profile's endpoint picker and BBR must be 
 # Every process a complete environment runs; a state without one of them (say, written by an
 # older version of this script) is incomplete and gets recreated.
 COMPONENTS = ("etcd", "kube-apiserver", "registry", "kube-controller-manager", "kube-scheduler", "kwok", "gcp-fake",
-              "gke-sim", "pod-runner")
+              "gke-sim", "pod-runner", "gateway-dataplane")
 PODS_DIR = LOCAL / "pods"
 POD_RUNNER_STATE = LOCAL / "pod-runner.json"
 KWOK_STAGES = LOCAL / "kwok"
@@ -273,6 +273,7 @@ def write_env_sh(state: dict, bins: dict) -> None:
         f"export PATH={bin_dir}:$PATH\n"
         f"export INFGW_LOCAL_TLS_CERT_FILE={LOCAL / 'pki' / 'gateway-tls.crt'}\n"
         f"export INFGW_LOCAL_TLS_KEY_FILE={LOCAL / 'pki' / 'gateway-tls.key'}\n"
+        f"export INFGW_LOCAL_DATAPLANE=http://127.0.0.1:{state['ports']['dataplane_admin']}\n"
         f"export GKE_AI_LOCAL_DIR={LOCAL}\n"
         f"export INFGW_LOCAL_POD_NETNS={state['pod_netns']}\n"
         + "".join(f"export {k}='{v}'\n" for k, v in gcp_env(state).items())
@@ -636,6 +637,36 @@ def start_pod_runner(state: dict) -> None:
     wait_for("pod-runner", lambda: POD_RUNNER_STATE.exists(), 30, state)
 
 
+def dataplane_source_hash() -> str:
+    """The cache key of hack/dataplane's build: build-tools.sh's dataplane_hash (go.mod, go.sum, non-test sources)."""
+    import hashlib
+
+    src = REPO / "hack" / "dataplane"
+    digest = hashlib.sha256()
+    for name in ["go.mod", "go.sum"] + sorted(p.name for p in src.glob("*.go") if not p.name.endswith("_test.go")):
+        digest.update(name.encode() + b"\0" + (src / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def start_gateway_dataplane(state: dict) -> None:
+    """hack/dataplane: the simulator of GKE's load balancer, serving every Gateway gke_sim programs."""
+    binary = CACHE / "bin" / f"gateway-dataplane-{dataplane_source_hash()}" / "gateway-dataplane"
+    if not binary.is_file():
+        raise EnvError(f"gateway data plane not built: {binary} (run hack/localcluster/build-tools.sh dataplane)")
+    port = state["ports"]["dataplane_admin"]
+    argv = [binary, "--kubeconfig", KUBECONFIG, "--admin-addr", f"127.0.0.1:{port}",
+            "--gcp-endpoint", f"http://127.0.0.1:{state['ports']['gcp_fake']}",
+            "--gcp-project", GCP_PROJECT, "--gcp-region", GCP_LOCATION]
+    if state.get("pod_netns"):
+        argv += ["--pod-netns", f"/run/netns/{state['pod_netns']}"]
+    start("gateway-dataplane", argv, state, env={"DATAPLANE_GCP_TOKEN": state["gcp_token"]})
+
+    def ready():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+            return r.status == 200
+    wait_for("gateway-dataplane", ready, 30, state)
+
+
 # --------------------------------------------------------------------------- cluster content
 
 def relaxed_healthcheckpolicy_crd(path: Path) -> dict:
@@ -802,7 +833,7 @@ def cmd_up(_args) -> int:
         "token": secrets.token_hex(24),
         "gcp_token": "ya29.local-" + secrets.token_urlsafe(32),
         "ports": {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "controller_manager",
-                                                  "scheduler", "kwok", "registry", "gcp_fake")},
+                                                  "scheduler", "kwok", "registry", "gcp_fake", "dataplane_admin")},
         "pids": {},
         "complete": False,
     }
@@ -838,6 +869,8 @@ def cmd_up(_args) -> int:
         log("GKE status simulator running")
         start_pod_runner(state)
         log("pod runner running (processes for vLLM, EPP and BBR pods; ClusterIPs on the host)")
+        start_gateway_dataplane(state)
+        log(f"gateway data plane running (admin http://127.0.0.1:{state['ports']['dataplane_admin']})")
     except BaseException:
         log("local-up failed; stopping what was started (logs kept in .local/logs)")
         cmd_down(None)

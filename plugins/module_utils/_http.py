@@ -53,9 +53,12 @@ class KeepAliveSession(object):
     where requests raises its ConnectionError and ReadTimeout, so that a retry policy treats both alike. It knows no
     proxies, redirects or content encodings: its callers (Google's APIs, a Kubernetes API server) need none."""
 
-    def __init__(self, tls_context=None):
+    def __init__(self, tls_context=None, resolve=None):
         self._connections = {}
         self._tls = tls_context
+        # {(host, port): address}: connect there instead, keeping host in the Host header and as TLS server name
+        # (curl --resolve), for requests to a load balancer by the names it routes on.
+        self._resolve = dict(resolve or {})
 
     def default_tls_context(self):
         return ssl.create_default_context()
@@ -71,10 +74,13 @@ class KeepAliveSession(object):
         if conn is not None and conn.sock is not None and _dropped(conn.sock):
             conn.close()  # the server closed the idle connection: open a new one, as urllib3 does
         if conn is None:
-            if scheme == "https":
+            address = self._resolve.get((host, port or (443 if scheme == "https" else 80)))
+            if scheme == "https" and address:
+                conn = _ResolvedHTTPSConnection(address, port, host, timeout=timeout, context=self._tls_context())
+            elif scheme == "https":
                 conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls_context())
             else:
-                conn = http.client.HTTPConnection(host, port, timeout=timeout)
+                conn = http.client.HTTPConnection(address or host, port, timeout=timeout)
             self._connections[key] = conn
         conn.timeout = timeout
         if conn.sock is not None:
@@ -93,10 +99,13 @@ class KeepAliveSession(object):
         if isinstance(data, str):
             data = data.encode("utf-8")
         key, conn = self._connection(parts.scheme, parts.hostname, parts.port, timeout)
+        headers = dict(headers or {})
+        if self._resolve and not any(k.lower() == "host" for k in headers):
+            headers["Host"] = parts.netloc.rpartition("@")[2]
         try:
             if conn.sock is None:
                 conn.connect()
-            conn.request(method, target, body=data, headers=dict(headers or {}))
+            conn.request(method, target, body=data, headers=headers)
         except (OSError, http.client.HTTPException) as e:  # refused, unresolvable, connect timeout, TLS, reset
             self._drop(key)
             raise HttpConnectionError("%s: %s" % (type(e).__name__, e))
@@ -121,6 +130,18 @@ class KeepAliveSession(object):
     def close(self):
         for key in list(self._connections):
             self._drop(key)
+
+
+class _ResolvedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a given address with another TLS server name (curl --resolve)."""
+
+    def __init__(self, address, port, server_hostname, **kwargs):
+        http.client.HTTPSConnection.__init__(self, address, port, **kwargs)
+        self._server_hostname = server_hostname
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_hostname)
 
 
 def _dropped(sock):
