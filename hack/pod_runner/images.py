@@ -40,6 +40,9 @@ class Runnable:
     api_access: bool = False
     # the command a container's `command` replaces; its words are dropped (the binary stands for them)
     keep_command: bool = False
+    # POD_IP, POD_NAME and POD_NAMESPACE from the pod (what the binary's own manifests set with the downward API),
+    # unless the container sets them
+    downward_env: bool = False
 
 
 def tool_binary(tool: str, binary: str, version_key: str | None = None) -> Callable[[re.Match, Context], Path]:
@@ -195,6 +198,7 @@ RUNNABLES: list[Runnable] = [
         translate=_vllm_translate,
         extra_env=_vllm_env,
         keep_command=True,  # `vllm serve MODEL` carries the model; translate() reads it
+        downward_env=True,  # the simulator's KV cache (--enable-kvcache) needs POD_IP (llm-d's manifests set it)
     ),
     Runnable(
         name="epp",
