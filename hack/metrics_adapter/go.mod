@@ -110,7 +110,9 @@ require (
 // this build reuses that build's compiled packages (hack/localcluster/tools/k8s/go.mod) instead of recompiling
 // the API server libraries; the APIs used are the same in both.
 replace (
+	github.com/davecgh/go-spew => github.com/davecgh/go-spew v1.1.1
 	github.com/emicklei/go-restful/v3 => github.com/emicklei/go-restful/v3 v3.12.2
 	github.com/go-openapi/jsonreference => github.com/go-openapi/jsonreference v0.20.2
+	github.com/pmezard/go-difflib => github.com/pmezard/go-difflib v1.0.0
 	github.com/spf13/pflag => github.com/spf13/pflag v1.0.9
 )
