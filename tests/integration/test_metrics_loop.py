@@ -74,7 +74,7 @@ def metrics_text(local_env, ip, port, token=None):
             data += chunk
     finally:
         sock.close()
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _sep, body = data.partition(b"\r\n\r\n")
     assert b" 200 " in head.split(b"\r\n")[0], head[:200]
     return body.decode()
 
@@ -159,8 +159,8 @@ def test_load_scales_the_model_and_the_nodes_up_then_down(local_env, loop_stack,
             current = [m["external"]["current"] for m in h["status"].get("currentMetrics") or [] if "external" in m]
             nodes = kubectl_json(local_env, "get", "nodes", "-l", f"cloud.google.com/gke-nodepool={node_pool}")["items"]
             model_pods = pods(f"app={deployment}")
-            ready = [p for p in model_pods if any(c["type"] == "Ready" and c["status"] == "True"
-                                                   for c in p["status"].get("conditions", []))]
+            ready = [p for p in model_pods
+                     if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
             epp_text = metrics_text(local_env, epp["status"]["podIP"], 9090, token)
             ready_in_epp = sample(epp_text, "inference_pool_ready_pods", name=inference_pool)
             kv = sample(epp_text, "inference_pool_average_kv_cache_utilization", name=inference_pool)

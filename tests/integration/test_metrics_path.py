@@ -103,8 +103,8 @@ def adapter(local_env, tmp_path_factory):
     print(f"\n[metrics] hpa_metrics applied the adapter and waited for it: {time.monotonic() - started:.1f}s")
     for name in APISERVICES:
         conditions = kubectl_json(local_env, "get", "apiservice", name)["status"]["conditions"]
-        assert {"type": "Available", "status": "True"}.items() <= next(
-            c for c in conditions if c["type"] == "Available").items(), (name, conditions)
+        available = [c for c in conditions if c["type"] == "Available"]
+        assert available and available[0]["status"] == "True", (name, conditions)
     yield namespace
     local_env.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 

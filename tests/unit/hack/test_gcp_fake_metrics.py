@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime
 import http.server
-import json
 import sys
 import threading
 import time
@@ -303,8 +302,8 @@ def pod_monitoring(port="metrics", secret="epp-metrics-reader-secret", name="vll
         ep["authorization"] = {"type": "Bearer", "credentials": {"secret": {"name": secret, "key": "token"}}}
     return {"metadata": {"name": name, "namespace": "gemma", "generation": 3},
             "spec": {"endpoints": [ep], "selector": {"matchLabels": {"app": "epp"}},
-                     "targetLabels": {"metadata": ["container", "pod", "top_level_controller_name",
-                                                  "top_level_controller_type"]}}}
+                     "targetLabels": {"metadata": [
+                         "container", "pod", "top_level_controller_name", "top_level_controller_type"]}}}
 
 
 def test_targets_follow_gmp_relabelling():
