@@ -43,7 +43,7 @@ PROMPT = " ".join(f"word{i}" for i in range(900))
 TARGET = 0.1  # the local inventory's HPA target (100m)
 # The local inventory's settings for a model (inventories/local/group_vars/all/dataplane.yml).
 SIM_ENV = {"INFGW_SIM_TIME_TO_FIRST_TOKEN": "100ms", "INFGW_SIM_INTER_TOKEN_LATENCY": "10ms",
-           "INFGW_SIM_ENABLE_KVCACHE": "", "INFGW_SIM_KV_CACHE_SIZE": "320"}
+           "INFGW_SIM_ENABLE_KVCACHE": "true", "INFGW_SIM_KV_CACHE_SIZE": "320"}
 
 
 def run_playbook(local_env, tmp_path, path, namespace, extra, timeout=900):
