@@ -106,6 +106,7 @@ sanity: venv
 unit: venv
 	$(VPY) -m pytest -q tests/unit
 	cd hack/dataplane && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off go test ./...
+	cd hack/metrics_adapter && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0 go test -trimpath ./...
 
 integration: venv tools
 	$(IN_TEST_ENV) $(VPY) -m pytest -q -m integration tests/integration

@@ -133,8 +133,9 @@ hey() {
 # The metrics adapter stand-in is this repository's own Go source (hack/metrics_adapter), cached by the hash of
 # its files (hack/pod_runner/images.py source_version computes the same); built after k8s, whose compiled API
 # server packages it shares (its go.mod pins them to the k8s build's versions).
-source_version() {  # src-<first 12 hex of sha256 over go.mod, go.sum and the .go files in name order>
-    (cd "$1" && export LC_ALL=C && cat go.mod go.sum $(printf '%s\n' *.go | sort) | sha256sum | cut -c1-12 | sed 's/^/src-/')
+source_version() {  # src-<first 12 hex of sha256 over go.mod, go.sum and the non-test .go files in name order>
+    (cd "$1" && export LC_ALL=C && cat go.mod go.sum $(printf '%s\n' *.go | grep -v '_test\.go$' | sort) \
+        | sha256sum | cut -c1-12 | sed 's/^/src-/')
 }
 
 metrics-adapter() {

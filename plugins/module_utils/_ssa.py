@@ -257,6 +257,13 @@ def apply_entry(live, field_manager, api_version):
     return None
 
 
+def _sets_fields(desired):
+    """Whether a configuration sets anything beyond apiVersion, kind, name and namespace."""
+    metadata = desired.get("metadata") or {}
+    return any(key not in ("apiVersion", "kind", "metadata") for key in desired) or any(
+        key not in ("name", "namespace") for key in metadata)
+
+
 def apply_pending(desired, live, field_manager, schema=None):
     """Why a server-side apply of ``desired`` by ``field_manager`` would change ``live``; None when it would not.
 
@@ -268,6 +275,10 @@ def apply_pending(desired, live, field_manager, schema=None):
         return "does not exist"
     entry = apply_entry(live, field_manager, desired.get("apiVersion"))
     if entry is None:
+        if not _sets_fields(desired):
+            # An apply of nothing but the object's identity (a bare Namespace or ServiceAccount) owns no field, so
+            # the API server records no entry for it: there is nothing it could change.
+            return None
         return "not applied by %s as %s yet" % (field_manager, desired.get("apiVersion"))
     if entry.get("fieldsType", "FieldsV1") != "FieldsV1":
         return "field ownership recorded as %s" % entry.get("fieldsType")
