@@ -32,6 +32,8 @@ help:
 	@echo "make local-status  one line per component, with memory use"
 	@echo "make tools         build the pinned Go tools into the cache (skipped when present)"
 	@echo "make bench         benchmarks: no-op helm_oci_chart vs kubernetes.core.helm; the walkthrough's commands vs site.yml"
+	@echo "make loadtest      the load test and benchmark report (playbooks/loadtest.yml) on the local environment"
+	@echo "make loadtest-venv inference-perf's Python 3.12 virtualenv and offline tokenizer, in the tool cache"
 
 # ---------------------------------------------------------------- set-up
 $(VENV)/.installed: requirements.txt
@@ -53,6 +55,18 @@ $(COLLECTION_LINK):
 tools:
 	bash hack/localcluster/build-tools.sh
 
+# inference-perf 0.7.0 needs Python >= 3.12 (pyenv's), so it lives in its own pinned virtualenv, with a small offline
+# tokenizer, in the tool cache beside the Go tools (built once, shared by worktrees; about 80 s and 790 MB).
+.PHONY: loadtest-venv
+loadtest-venv:
+	bash hack/loadtest/build-inference-perf.sh
+
+# Debian's Chromium, for the test that renders the load test report headless.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || { echo "[make] installing Debian's chromium (the HTML report test renders in it)"; \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
+
 # ---------------------------------------------------------------- benchmarks (not tests)
 .PHONY: bench
 bench: local-up
@@ -60,6 +74,13 @@ bench: local-up
 	source $(ENV_DIR)/env.sh && $(VPY) hack/bench/walkthrough_vs_site.py
 
 # ---------------------------------------------------------------- local environment
+# ---------------------------------------------------------------- load test
+# The walkthrough's hey run through the InferencePool route and straight to the model Service (A/B), with the report
+# in loadtest-results/. Pass ansible-playbook options with ARGS='-e ...' (ARGS='-e loadtest_tool=inference_perf').
+.PHONY: loadtest
+loadtest: local-up loadtest-venv
+	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/loadtest.yml $(ARGS)
+
 # ---------------------------------------------------------------- demo
 .PHONY: demo
 demo: local-up
@@ -94,7 +115,7 @@ awx-test: venv $(VENV)/.ee-lint-installed
 
 # ---------------------------------------------------------------- tests
 .PHONY: test lint sanity unit integration molecule lifecycle
-test: venv tools lint sanity unit awx-test integration molecule lifecycle
+test: venv tools loadtest-venv lint sanity unit awx-test integration molecule lifecycle
 	@echo "[make] all tests passed"
 
 lint: venv
@@ -103,12 +124,12 @@ lint: venv
 sanity: venv
 	bash hack/sanity.sh
 
-unit: venv
+unit: venv browser
 	$(VPY) -m pytest -q tests/unit
 	cd hack/dataplane && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off go test ./...
 	cd hack/metrics_adapter && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0 go test -trimpath ./...
 
-integration: venv tools
+integration: venv tools loadtest-venv
 	$(IN_TEST_ENV) $(VPY) -m pytest -q -m integration tests/integration
 
 # The default scenario against the tests' environment, once per GIE version profile.

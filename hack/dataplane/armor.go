@@ -1,8 +1,8 @@
 package main
 
 // Cloud Armor as the load balancer enforces it for a backend whose GCPBackendPolicy names a security policy:
-// the policy is read from the GCP fake's compute API (regional policies for the regional classes, global
-// ones otherwise), its rules are evaluated by ascending priority against the client's address, and the first
+// the policy is read from the GCP fake's compute API (regionSecurityPolicies.get for the regional classes,
+// securityPolicies.get otherwise), its rules are evaluated by ascending priority against the client's address, and the first
 // rule that matches decides (allow, or deny(403|404|502) with that status). Rules in preview are logged, not
 // enforced. Matches: SRC_IPS_V1 srcIpRanges ("*" is everything), and in CEL expressions the forms
 // inIpRange(origin.ip, 'cidr') and origin.ip == 'addr', combined with &&, || and !; other attributes
@@ -252,7 +252,9 @@ func (s *ArmorStore) Policy(ctx context.Context, name string, regional bool) (*A
 	if regional {
 		scope = "regions/" + s.region
 	}
-	path := fmt.Sprintf("/compute/v1/projects/%s/%s/securityPolicies/%s", s.project, scope, name)
+	// The compute API's own path under the fake's per-service prefix, as the collection's modules address it
+	// (INFGW_GCP_API_ENDPOINT http://127.0.0.1:<port>/{service}/ + compute/v1/...).
+	path := fmt.Sprintf("/compute/compute/v1/projects/%s/%s/securityPolicies/%s", s.project, scope, name)
 	s.mu.Lock()
 	e, ok := s.cache[path]
 	s.mu.Unlock()

@@ -78,7 +78,7 @@ func TestArmorStoreReadsTheRegionalPolicy(t *testing.T) {
 			http.Error(w, "unauthenticated", 401)
 			return
 		}
-		if r.URL.Path != "/compute/v1/projects/local-project/regions/us-central1/securityPolicies/uc1-security-policy" {
+		if r.URL.Path != "/compute/compute/v1/projects/local-project/regions/us-central1/securityPolicies/uc1-security-policy" {
 			http.Error(w, "not found", 404)
 			return
 		}

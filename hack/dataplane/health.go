@@ -209,6 +209,17 @@ func (h *HealthChecker) Healthy(be *Backend, ep Endpoint) bool {
 	return ok && t.state.Known && t.state.Healthy
 }
 
+// Known: the endpoint's first health check answered (always true without an active check).
+func (h *HealthChecker) Known(be *Backend, ep Endpoint) bool {
+	if be.Health.Type == "" {
+		return true
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	t, ok := h.targets[hcKey(be.ID, ep, be.Health)]
+	return ok && t.state.Known
+}
+
 // HealthyEndpoints of a backend, in the backend's order.
 func (h *HealthChecker) HealthyEndpoints(be *Backend) []Endpoint {
 	var out []Endpoint

@@ -35,6 +35,9 @@ const (
 
 const maxRequestBody = 32 << 20
 
+// poolClasses serve InferencePool backends (GKE's regional Application Load Balancers), as gke_sim decides.
+var poolClasses = map[string]bool{"gke-l7-regional-external-managed": true, "gke-l7-rilb": true}
+
 type Proxy struct {
 	state     *State
 	health    *HealthChecker
@@ -84,8 +87,12 @@ func (p *Proxy) ServeHTTP(address string, port int, tlsOn bool, w http.ResponseW
 	x := &exchange{w: w, r: r, start: time.Now(), scheme: map[bool]string{true: "https", false: "http"}[tlsOn]}
 	defer func() {
 		if p.accessLog {
+			endpoint := "-"
+			if x.endpoint.IP != "" {
+				endpoint = x.endpoint.Addr()
+			}
 			logf("access %s %s %s%s -> %d route=%s backend=%s endpoint=%s pod=%s %.1fms", r.RemoteAddr, r.Method,
-				r.Host, r.URL.RequestURI(), x.status, x.route, x.backend, x.endpoint.Addr(), x.endpoint.Pod,
+				r.Host, r.URL.RequestURI(), x.status, x.route, x.backend, endpoint, x.endpoint.Pod,
 				float64(time.Since(x.start).Microseconds())/1000)
 		}
 	}()
@@ -157,6 +164,11 @@ func (p *Proxy) ServeHTTP(address string, port int, tlsOn bool, w http.ResponseW
 		if done := p.cloudArmor(x, be); done {
 			return
 		}
+	}
+	if be.ID.Kind == "InferencePool" && !poolClasses[x.gw.Class] {
+		// gke_sim reports the route InvalidKind: GKE does not program InferencePool backends on this class.
+		x.reply(http.StatusInternalServerError, "InferencePool backends are not supported by GatewayClass "+x.gw.Class+"\n")
+		return
 	}
 	if be.ID.Kind == "InferencePool" {
 		p.servePool(x, be)
@@ -427,7 +439,20 @@ func (p *Proxy) cloudArmor(x *exchange, be *Backend) bool {
 	if v.Allow {
 		return false
 	}
-	x.reply(v.Status, fmt.Sprintf("%d Forbidden by security policy %s (rule %d)\n", v.Status, policy.Name, v.Priority))
+	// GFE's own error page, as the walkthrough shows it for deny(403); the route's response header filters apply.
+	logf("cloud armor: %s: security policy %s rule %d denies %s with %d", be.ID, policy.Name, v.Priority, client, v.Status)
+	body := fmt.Sprintf(`<!doctype html><meta charset="utf-8"><meta name=viewport content="width=device-width, `+
+		`initial-scale=1"><title>%d</title>%d %s`, v.Status, v.Status, http.StatusText(v.Status))
+	h := x.w.Header()
+	for _, mod := range x.respMod {
+		modifyHeaders(h, mod)
+	}
+	h.Set("Content-Type", "text/html; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Via", "1.1 google")
+	x.status = v.Status
+	x.w.WriteHeader(v.Status)
+	_, _ = io.WriteString(x.w, body)
 	return true
 }
 
@@ -515,17 +540,7 @@ func (p *Proxy) servePool(x *exchange, be *Backend) {
 	}
 	x.body = res.Body
 	chosen := false
-	for _, dest := range Destination(res) {
-		for _, h := range healthy {
-			if h.Addr() == dest {
-				x.endpoint, chosen = h, true
-				break
-			}
-		}
-		if chosen {
-			break
-		}
-	}
+	x.endpoint, chosen = p.resolvePick(be.ID, Destination(res))
 	if !chosen {
 		logf("endpoint picker of %s chose %v: not a healthy endpoint of the pool", be.ID, Destination(res))
 		x.reply(http.StatusServiceUnavailable, "no healthy upstream")
@@ -559,6 +574,39 @@ func (p *Proxy) servePool(x *exchange, be *Backend) {
 	}
 	if err := sess.ResponseBody(resp.Body, x.w, flush); err != nil && ctx.Err() == nil {
 		logf("endpoint picker of %s: response body: %v", be.ID, err)
+	}
+}
+
+// resolvePick finds the picker's choice among the pool's healthy endpoints. The picker and this load balancer watch
+// the same pods separately: a pod that just became Ready may be picked before this side has it, or before its first
+// health check answered (which starts at once). For up to a second the choice is looked up again as the snapshot
+// and the health checks catch up; a choice that is still not a healthy endpoint of the pool then is refused.
+func (p *Proxy) resolvePick(id BackendID, dests []string) (Endpoint, bool) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		be := p.state.Snapshot().Backend(id)
+		pending := false
+		for _, dest := range dests {
+			for _, ep := range be.Endpoints {
+				if ep.Addr() != dest {
+					continue
+				}
+				if p.health.Healthy(be, ep) {
+					return ep, true
+				}
+				pending = pending || !p.health.Known(be, ep)
+			}
+		}
+		known := false
+		for _, dest := range dests {
+			for _, ep := range be.Endpoints {
+				known = known || ep.Addr() == dest
+			}
+		}
+		if (known && !pending) || time.Now().After(deadline) {
+			return Endpoint{}, false
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -458,7 +458,7 @@ func TestServiceBackendCloudArmorAndRedirect(t *testing.T) {
 	// GKE's default check probes "/", which the stand-ins do not serve: no healthy endpoint.
 	w.waitHealth(t, svc, 0)
 	rec := w.do("GET", "a.example.com", "/", "")
-	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "uc1-security-policy") {
+	if rec.Code != 403 || !strings.HasSuffix(rec.Body.String(), "<title>403</title>403 Forbidden") {
 		t.Errorf("the allow-list excludes 127.0.0.1: %d %q, want 403 (Cloud Armor before the backend)", rec.Code, rec.Body)
 	}
 	if w.armorHits.Load() != 1 {
@@ -467,5 +467,21 @@ func TestServiceBackendCloudArmorAndRedirect(t *testing.T) {
 	rec = w.do("GET", "old.example.com", "/x?y=1", "")
 	if rec.Code != 301 || rec.Header().Get("Location") != "https://old.example.com/x?y=1" {
 		t.Errorf("redirect: %d %v", rec.Code, rec.Header())
+	}
+}
+
+func TestPoolsOnlyOnRegionalClasses(t *testing.T) {
+	w := newWorld(t, "/health", "FailClose")
+	put(t, w.cache, resGatewayClasses, decodeOf(resGatewayClasses),
+		`{"metadata": {"name": "gke-l7-global-external-managed"}, "spec": {"controllerName": "networking.gke.io/gateway"}}`)
+	put(t, w.cache, resGateways, decodeOf(resGateways), `{"metadata": {"name": "gw", "namespace": "ns"},
+	  "spec": {"gatewayClassName": "gke-l7-global-external-managed", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+	  "status": {"addresses": [{"type": "IPAddress", "value": "127.0.0.9"}], "conditions": [{"type": "Programmed", "status": "True"}]}}`)
+	w.state.snap.Store(BuildSnapshot(w.cache))
+	// The fixture's extension status still says Accepted (gke_sim would say NotAllowed here), so BBR runs and the
+	// pool route matches: the load balancer refuses the pool backend itself.
+	rec := w.do("POST", "api.example.com", "/v1/completions", `{"model": "model-a"}`)
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "not supported by GatewayClass gke-l7-global-external-managed") {
+		t.Errorf("pool behind a global class: %d %q", rec.Code, rec.Body)
 	}
 }

@@ -12,14 +12,21 @@ import ipaddress
 import re
 import secrets
 import time
+import zlib
 
+from . import nodeshapes
 from .errors import GoogleError, HTTP_OF_RPC, invalid
-from .world import PROJECT, PROJECT_NUMBER, REGION, SEEDERS, Call, World, handler, new_etag, now_rfc3339, rpc_status_name
+from .world import (PROJECT, PROJECT_NUMBER, REGION, SEEDERS, Call, World, handler, new_etag, now_rfc3339,
+                    rpc_status_name, same_bytes)
 
 NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 DEFAULT_PRIORITY = 2147483647
 ACTIONS = ("allow", "deny(403)", "deny(404)", "deny(502)", "redirect", "throttle", "rate_based_ban")
 REGIONS = (REGION, "us-east1", "us-west1", "europe-west4")
+ZONES_OF = {REGION: ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+            "us-east1": ("us-east1-b", "us-east1-c", "us-east1-d"),
+            "us-west1": ("us-west1-a", "us-west1-b", "us-west1-c"),
+            "europe-west4": ("europe-west4-a", "europe-west4-b", "europe-west4-c")}
 
 
 def seed(world: World) -> None:
@@ -67,11 +74,20 @@ def _check_name(name, field: str = "resource.name") -> None:
                       "'(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'")
 
 
+def _mask(call: Call) -> list:
+    return [f.strip() for f in (call.query.get("updateMask") or "").split(",") if f.strip()]
+
+
+def _camel(name: str) -> str:
+    """An update-mask path element as the JSON name (gcloud writes rate_limit_options, Google takes both)."""
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
+
+
 def _fingerprint(current: dict, body: dict, field: str = "resource.fingerprint") -> None:
     given = (body or {}).get("fingerprint")
     if not given:
         raise GoogleError(400, f"Required field '{field}' not specified", reason="required")
-    if given != current["fingerprint"]:
+    if not same_bytes(given, current["fingerprint"]):
         raise GoogleError(412, "Supplied fingerprint does not match current fingerprint.", reason="conditionNotMet",
                           status="FAILED_PRECONDITION")
 
@@ -230,7 +246,7 @@ def _policy_patch(call: Call, regional: bool):
                       "patchRule and removeRule.")
     if body.get("name") and body["name"] != policy["name"]:
         raise invalid(f"Invalid value for field 'resource.name': '{body['name']}'. The name cannot be changed.")
-    cleared = [f.strip() for f in (call.query.get("updateMask") or "").split(",") if f.strip()]
+    cleared = [_camel(f) for f in _mask(call)]
 
     def effect():
         for field, value in body.items():
@@ -279,6 +295,10 @@ def _patch_rule(call: Call, regional: bool):
     current = _rule_at(policy, priority, path)
     merged = copy.deepcopy(current)
     merged.update(copy.deepcopy(call.body or {}))
+    for field in _mask(call):  # fields named in updateMask and absent from the body are cleared
+        top = _camel(field.split(".")[0])
+        if top not in (call.body or {}) and top not in ("priority", "action", "match"):
+            merged.pop(top, None)
     rule = _validate_rule(merged)
     if rule["priority"] != priority and any(r["priority"] == rule["priority"] for r in policy["rules"]):
         raise invalid(f"Invalid value for field 'resource.priority': '{rule['priority']}'. A rule with priority "
@@ -319,6 +339,100 @@ for _regional, _prefix in ((False, "compute.securityPolicies"), (True, "compute.
     handler(f"{_prefix}.patchRule")(lambda call, r=_regional: _patch_rule(call, r))
     handler(f"{_prefix}.removeRule")(lambda call, r=_regional: _remove_rule(call, r))
     handler(f"{_prefix}.getRule")(lambda call, r=_regional: _get_rule(call, r))
+
+
+# --------------------------------------------------------------------------- aggregated lists
+
+def _aggregated(call: Call, kind: str, field: str, scopes: dict) -> dict:
+    """An aggregatedList answer: one entry per scope, with a NO_RESULTS_ON_PAGE warning where a scope has none.
+
+    `filter` and `orderBy` are not evaluated (gcloud filters again on its side); every item is returned.
+    """
+    project = _project(call)
+    items = {}
+    for scope, found in scopes.items():
+        if found:
+            items[scope] = {field: found}
+        elif call.query.get("includeAllScopes"):
+            items[scope] = {"warning": {"code": "NO_RESULTS_ON_PAGE", "message": f"There are no results for scope "
+                                        f"'{scope}' on this page.", "data": [{"key": "scope", "value": scope}]}}
+    return {"kind": f"compute#{kind}AggregatedList", "id": f"projects/{project}/aggregated/{field}", "items": items,
+            "selfLink": call.world.link("compute", f"projects/{project}/aggregated/{field}")}
+
+
+@handler("compute.subnetworks.aggregatedList")
+def aggregated_subnets(call: Call):
+    call.world.tick()
+    scopes = {f"regions/{r}": [copy.deepcopy(s) for k, s in sorted(call.world.subnetworks.items())
+                               if k.startswith(r + "/")] for r in REGIONS}
+    return _aggregated(call, "subnetwork", "subnetworks", scopes)
+
+
+@handler("compute.securityPolicies.aggregatedList")
+def aggregated_policies(call: Call):
+    call.world.tick()
+    scopes = {"global": [copy.deepcopy(p) for k, p in sorted(call.world.security_policies.items())
+                         if k.startswith("global/")]}
+    scopes.update({f"regions/{r}": [copy.deepcopy(p) for k, p in sorted(call.world.security_policies.items())
+                                    if k.startswith(f"regions/{r}/")] for r in REGIONS})
+    return dict(_aggregated(call, "securityPolicies", "securityPolicies", scopes),
+                kind="compute#securityPoliciesAggregatedList")
+
+
+# --------------------------------------------------------------------------- accelerator types
+
+# Every zone of the fake offers every accelerator a local node shape knows (hack/localcluster/nodes.py), plus the
+# virtual-workstation (-vws) variants of the L4 and T4 that the walkthrough's filter excludes.
+def accelerator_catalogue() -> dict:
+    kinds = {shape.accelerator: shape.accelerator_count for shape in nodeshapes.nodes.MACHINE_TYPES.values()
+             if shape.accelerator}
+    for attachable in nodeshapes.nodes.ATTACHABLE_ACCELERATORS:
+        kinds.setdefault(attachable, 4)
+    for base in ("nvidia-l4", "nvidia-tesla-t4"):
+        kinds[f"{base}-vws"] = kinds.get(base, 1)
+    return {name: max(count, {"nvidia-l4": 8, "nvidia-tesla-t4": 4}.get(name, count)) for name, count in kinds.items()}
+
+
+def _accelerator(world: World, zone: str, name: str, cards: int) -> dict:
+    model = name.removeprefix("nvidia-").removeprefix("tesla-").removesuffix("-vws").upper()
+    description = f"NVIDIA {model}" + (" Virtual Workstation" if name.endswith("-vws") else "")
+    return {"kind": "compute#acceleratorType", "id": str(zlib.crc32(f"{zone}/{name}".encode())), "name": name,
+            "creationTimestamp": "1969-12-31T16:00:00.000-08:00", "description": description,
+            "zone": world.link("compute", f"projects/{PROJECT}/zones/{zone}"), "maximumCardsPerInstance": cards,
+            "selfLink": world.link("compute", f"projects/{PROJECT}/zones/{zone}/acceleratorTypes/{name}")}
+
+
+def _zone(call: Call) -> str:
+    zone = call.params["zone"]
+    if not any(zone in zones for zones in ZONES_OF.values()):
+        raise _nf(f"projects/{PROJECT}/zones/{zone}")
+    return zone
+
+
+@handler("compute.acceleratorTypes.aggregatedList")
+def aggregated_accelerators(call: Call):
+    catalogue = accelerator_catalogue()
+    scopes = {f"zones/{z}": [_accelerator(call.world, z, n, c) for n, c in sorted(catalogue.items())]
+              for zones in ZONES_OF.values() for z in zones}
+    return _aggregated(call, "acceleratorType", "acceleratorTypes", scopes)
+
+
+@handler("compute.acceleratorTypes.list")
+def list_accelerators(call: Call):
+    project, zone = _project(call), _zone(call)
+    return {"kind": "compute#acceleratorTypeList", "id": f"projects/{project}/zones/{zone}/acceleratorTypes",
+            "items": [_accelerator(call.world, zone, n, c) for n, c in sorted(accelerator_catalogue().items())],
+            "selfLink": call.world.link("compute", f"projects/{project}/zones/{zone}/acceleratorTypes")}
+
+
+@handler("compute.acceleratorTypes.get")
+def get_accelerator(call: Call):
+    _project(call)
+    zone, name = _zone(call), call.params["acceleratorType"]
+    cards = accelerator_catalogue().get(name)
+    if cards is None:
+        raise _nf(f"projects/{PROJECT}/zones/{zone}/acceleratorTypes/{name}")
+    return _accelerator(call.world, zone, name, cards)
 
 
 # --------------------------------------------------------------------------- subnetworks
@@ -462,7 +576,16 @@ def patch_subnet(call: Call):
             raise invalid(f"Invalid value for field 'resource.ipCidrRange': '{body['ipCidrRange']}'. The range can "
                           "only be expanded to a range that contains the current one.")
 
+    promoted = body.get("role") == "ACTIVE" and subnet.get("role") == "BACKUP"
+
     def effect():
+        if promoted:
+            # Promoting a BACKUP proxy-only subnet demotes the region's ACTIVE one (one ACTIVE per region and network).
+            for other in world.subnetworks.values():
+                if (other is not subnet and other.get("role") == "ACTIVE" and other.get("purpose") == subnet["purpose"]
+                        and other["network"] == subnet["network"] and other["region"] == subnet["region"]):
+                    other["role"] = "BACKUP"
+                    other["fingerprint"] = new_etag()
         for field, value in body.items():
             if field not in ("fingerprint", "name", "network", "region", "purpose"):
                 subnet[field] = copy.deepcopy(value)

@@ -8,6 +8,7 @@ show it either); /_fake/state shows it under pool_sizes.
 
 from __future__ import annotations
 
+import base64
 import copy
 import logging
 import re
@@ -18,6 +19,10 @@ from .world import CLUSTER, CLUSTER_NAME, PROJECT, PROJECT_NUMBER, REGION, SEEDE
 
 LOG = logging.getLogger("gcp_fake.container")
 VERSION = "1.33.5-gke.1080000"
+# NodeConfig.oauthScopes: "If unspecified, no scopes are added, unless Cloud Logging or Cloud Monitoring are enabled,
+# in which case their required scopes will be added." The seeded cluster has both enabled.
+LOGGING_MONITORING_SCOPES = ("https://www.googleapis.com/auth/logging.write",
+                             "https://www.googleapis.com/auth/monitoring")
 POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 PREFIX = "container.projects.locations"
 
@@ -78,10 +83,13 @@ def _with_defaults(world: World, pool: dict) -> dict:
     config.setdefault("diskType", "pd-balanced")
     config.setdefault("imageType", "COS_CONTAINERD")
     config.setdefault("serviceAccount", "default")
-    config.setdefault("oauthScopes", ["https://www.googleapis.com/auth/cloud-platform"])
+    if not config.get("oauthScopes"):
+        config["oauthScopes"] = list(LOGGING_MONITORING_SCOPES)
     config.setdefault("metadata", {"disable-legacy-endpoints": "true"})
     pool.setdefault("initialNodeCount", 0 if pool.get("autoscaling", {}).get("enabled") else 3)
     pool.setdefault("locations", list(ZONES))
+    if "autoscaling" in pool:
+        pool["autoscaling"] = stored_autoscaling(pool["autoscaling"], bool(config.get("spot")))
     pool.setdefault("management", {"autoUpgrade": True, "autoRepair": True})
     pool.setdefault("upgradeSettings", {"maxSurge": 1, "strategy": "SURGE"})
     pool.setdefault("maxPodsConstraint", {"maxPodsPerNode": "110"})
@@ -122,8 +130,8 @@ def _validate_pool(pool: dict) -> None:
 def _validate_autoscaling(auto: dict | None) -> None:
     if not auto or not auto.get("enabled"):
         return
-    per_zone = "minNodeCount" in auto or "maxNodeCount" in auto
-    total = "totalMinNodeCount" in auto or "totalMaxNodeCount" in auto
+    per_zone = bool(int(auto.get("minNodeCount") or 0) or int(auto.get("maxNodeCount") or 0))
+    total = bool(int(auto.get("totalMinNodeCount") or 0) or int(auto.get("totalMaxNodeCount") or 0))
     if per_zone and total:
         raise invalid("Autoscaling: the per-zone limits (min_node_count, max_node_count) and the total limits "
                       "(total_min_node_count, total_max_node_count) cannot both be set.")
@@ -131,6 +139,21 @@ def _validate_autoscaling(auto: dict | None) -> None:
               else (auto.get("minNodeCount", 0), auto.get("maxNodeCount", 0)))
     if int(lo) < 0 or int(hi) < 1 or int(lo) > int(hi):
         raise invalid(f"Autoscaling: invalid limits min {lo}, max {hi} (need 0 <= min <= max and max >= 1).")
+
+
+def stored_autoscaling(auto: dict | None, spot: bool = False) -> dict:
+    """NodePoolAutoscaling as GKE keeps it: disabled is an empty message (gcloud's --no-enable-autoscaling sends
+    zeros and LOCATION_POLICY_UNSPECIFIED), enabled gets the default location policy (BALANCED, ANY for Spot VMs)."""
+    auto = copy.deepcopy(auto or {})
+    if not auto.get("enabled"):
+        return {}
+    if auto.get("locationPolicy", "LOCATION_POLICY_UNSPECIFIED") == "LOCATION_POLICY_UNSPECIFIED":
+        auto["locationPolicy"] = "ANY" if spot else "BALANCED"
+    total = "totalMinNodeCount" in auto or "totalMaxNodeCount" in auto
+    for key in (("minNodeCount", "maxNodeCount") if total else ("totalMinNodeCount", "totalMaxNodeCount")):
+        if not int(auto.get(key) or 0):
+            auto.pop(key, None)  # the zero of the other kind of limits gcloud sends
+    return auto
 
 
 def bounds(pool: dict) -> tuple[int, int] | None:
@@ -250,9 +273,9 @@ def delete_pool(call: Call):
     return _op(call, "DELETE_NODE_POOL", name, effect, failed)
 
 
-def _mutation(call: Call, op_type: str, apply):
+def _mutation(call: Call, op_type: str, apply, name: str | None = None):
     """An update-like operation: RECONCILING until DONE, then `apply(pool)` and a node sync."""
-    world, name = call.world, _pool_name(call)
+    world, name = call.world, name or _pool_name(call)
     pool = _pool(world, name)
     _busy(world, name)
     if pool.get("status") not in ("RUNNING", "RECONCILING"):
@@ -291,10 +314,16 @@ def set_autoscaling(call: Call):
     _validate_autoscaling(auto)
     world, name = call.world, _pool_name(call)
 
+    return _set_autoscaling(call, name, auto)
+
+
+def _set_autoscaling(call: Call, name: str, auto: dict):
+    world = call.world
+
     def apply(pool):
-        pool["autoscaling"] = copy.deepcopy(auto)
+        pool["autoscaling"] = stored_autoscaling(auto, bool(pool["config"].get("spot")))
         world.pool_sizes[name] = clamp(pool, world.pool_sizes.get(name, 0))
-    return _mutation(call, "UPDATE_CLUSTER", apply)
+    return _mutation(call, "UPDATE_CLUSTER", apply, name)
 
 
 @handler(f"{PREFIX}.clusters.nodePools.setManagement")
@@ -327,6 +356,7 @@ def update_pool(call: Call):
     probe = copy.deepcopy(pool)
     _apply_update(probe, body)
     _validate_pool(probe)
+    new_machines = _machine(probe) != _machine(pool)
 
     def apply(target):
         _apply_update(target, body)
@@ -334,9 +364,19 @@ def update_pool(call: Call):
         if "locations" in body:
             world.pool_sizes[name] = clamp(target, int(target.get("initialNodeCount", 0)) * len(target["locations"])
                                            if bounds(target) is None else world.pool_sizes.get(name, 0))
-        if world.kube is not None and ("machineType" in body or "accelerators" in body):
+        if world.kube is not None and new_machines:
             world.kube.resize(target["name"], 0, None)  # new machines: the nodes are recreated
+        # Otherwise (labels, taints, the GPU driver version...) the nodes are relabelled where they are. GKE rolls
+        # such changes out with a surge upgrade, a new node before an old one goes; the fake keeps the nodes.
     return _mutation(call, "UPGRADE_NODES", apply)
+
+
+def _machine(pool: dict) -> tuple:
+    """What the nodes are: machine type and accelerator type and count (not the driver version)."""
+    config = pool.get("config") or {}
+    accelerators = tuple((a.get("acceleratorType"), int(a.get("acceleratorCount") or 0))
+                         for a in config.get("accelerators") or [])
+    return config.get("machineType"), accelerators
 
 
 def _apply_update(pool: dict, body: dict) -> None:
@@ -376,12 +416,68 @@ def list_operations(call: Call):
                            if op.kind == "container"]}
 
 
+def cluster_resource(world: World) -> dict:
+    """The seeded cluster as clusters.get returns it; endpoint and CA are the local API server's when the fake
+    was started with --cluster-endpoint and --cluster-ca-file (so get-credentials gives a working kubeconfig)."""
+    pools = [_public(p) for n, p in sorted(world.node_pools.items()) if n.startswith(CLUSTER_NAME + "/")]
+    default = world.node_pools.get(f"{CLUSTER_NAME}/nodePools/default-pool") or {}
+    master_auth = {}
+    if world.cluster_ca_pem:
+        master_auth["clusterCaCertificate"] = base64.b64encode(world.cluster_ca_pem.encode()).decode()
+    return {
+        "name": CLUSTER, "id": "0123456789abcdef", "location": REGION, "zone": REGION, "locations": list(ZONES),
+        "status": "RUNNING", "selfLink": world.link("container", CLUSTER_NAME),
+        "createTime": "2025-01-01T00:00:00+00:00", "initialClusterVersion": VERSION,
+        "currentMasterVersion": VERSION, "currentNodeVersion": VERSION,
+        "currentNodeCount": sum(size for n, size in world.pool_sizes.items() if n.startswith(CLUSTER_NAME + "/")),
+        "endpoint": world.cluster_endpoint, "masterAuth": master_auth,
+        "network": "default", "subnetwork": "default",
+        "networkConfig": {"network": f"projects/{PROJECT}/global/networks/default",
+                          "subnetwork": f"projects/{PROJECT}/regions/{REGION}/subnetworks/default",
+                          "gatewayApiConfig": {"channel": "CHANNEL_STANDARD"}},
+        "clusterIpv4Cidr": "10.4.0.0/14", "servicesIpv4Cidr": "10.96.0.0/12",
+        "loggingService": "logging.googleapis.com/kubernetes",
+        "monitoringService": "monitoring.googleapis.com/kubernetes",
+        "releaseChannel": {"channel": "REGULAR"},
+        "nodeConfig": copy.deepcopy(default.get("config") or {}),
+        "nodePools": pools,
+        "workloadIdentityConfig": {"workloadPool": f"{PROJECT}.svc.id.goog"},
+    }
+
+
 @handler(f"{PREFIX}.clusters.get")
 def get_cluster(call: Call):
-    world, name = call.world, _cluster(call)
-    return {"name": CLUSTER, "location": REGION, "locations": list(ZONES), "status": "RUNNING",
-            "selfLink": world.link("container", name), "currentMasterVersion": VERSION,
-            "currentNodeVersion": VERSION, "network": "default", "subnetwork": "default",
-            "nodePools": [_public(p) for n, p in sorted(world.node_pools.items()) if n.startswith(name + "/")],
-            "workloadIdentityConfig": {"workloadPool": f"{PROJECT}.svc.id.goog"},
-            "endpoint": "127.0.0.1", "id": "0123456789abcdef"}
+    _cluster(call)
+    return cluster_resource(call.world)
+
+
+@handler(f"{PREFIX}.clusters.list")
+def list_clusters(call: Call):
+    project, location = call.params["projectsId"], call.params["locationsId"]
+    if project not in (PROJECT, PROJECT_NUMBER):
+        raise GoogleError(404, f"Project \"{project}\" not found or deleted.")
+    if location not in ("-", REGION) + ZONES:
+        raise GoogleError(404, f"Location \"{location}\" not found.")
+    return {"clusters": [cluster_resource(call.world)] if location in ("-", REGION) else []}
+
+
+@handler(f"{PREFIX}.clusters.update")
+def update_cluster(call: Call):
+    """ClusterUpdate: "Exactly one update can be applied to a cluster with each request". The fake implements the
+    one gcloud's `node-pools update --enable-autoscaling` sends (desiredNodePoolAutoscaling with desiredNodePoolId)."""
+    cluster = _cluster(call)
+    update = (call.body or {}).get("update") or {}
+    fields = sorted(k for k, v in update.items() if k != "desiredNodePoolId" and v is not None)
+    if len(fields) != 1:
+        raise invalid(f"Exactly one update can be applied to a cluster with each request, got {len(fields)}"
+                      f"{': ' + ', '.join(fields) if fields else ''}.")
+    if fields != ["desiredNodePoolAutoscaling"]:
+        raise GoogleError(501, f"ClusterUpdate.{fields[0]} is not implemented by the local fake (it implements "
+                               "desiredNodePoolAutoscaling).", status="UNIMPLEMENTED", reason="notImplemented")
+    pool_id = update.get("desiredNodePoolId")
+    if not pool_id:
+        raise invalid("desired_node_pool_id must be set with desired_node_pool_autoscaling: the cluster has more "
+                      "than one node pool.")
+    auto = update["desiredNodePoolAutoscaling"]
+    _validate_autoscaling(auto)
+    return _set_autoscaling(call, f"{cluster}/nodePools/{pool_id}", auto)

@@ -9,7 +9,7 @@ import copy
 import re
 
 from .errors import GoogleError, invalid, permission_denied
-from .world import PROJECT, PROJECT_NUMBER, Call, handler, new_etag
+from .world import PROJECT, PROJECT_NUMBER, Call, handler, new_etag, same_bytes
 
 MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group|domain|deleted:user|"
                     r"deleted:serviceAccount|deleted:group):[^\s:]+|principal(Set)?://iam\.googleapis\.com/\S+|"
@@ -79,7 +79,7 @@ def set_iam_policy(call: Call):
     if policy is None:
         raise invalid("policy must be set.")
     current = world.iam_policy
-    if policy.get("etag") and policy["etag"] != current["etag"]:
+    if policy.get("etag") and not same_bytes(policy["etag"], current["etag"]):
         raise GoogleError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with "
                                "exponential backoff. The request's ETag '" + policy["etag"] + "' did not match the "
                                "current policy's ETag '" + current["etag"] + "'.", status="ABORTED", reason="aborted")

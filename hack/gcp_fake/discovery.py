@@ -1,7 +1,7 @@
 """Google's published discovery documents: the route table and request/response validation.
 
 The documents are the ones google-api-python-client ships (googleapiclient/discovery_cache/documents/
-<service>.v1.json). Nothing about paths, parameters or body shapes is written by hand: a method's
+<service>.<version>.json). Nothing about paths, parameters or body shapes is written by hand: a method's
 route comes from its httpMethod and flatPath (or path), its query parameters from `parameters`,
 and its body from the `request` $ref schema.
 """
@@ -18,8 +18,13 @@ from pathlib import Path
 
 from .errors import GoogleError
 
-SERVICES = ("container", "compute", "cloudresourcemanager", "certificatemanager", "monitoring")
-VERSIONS = {"monitoring": "v3"}  # the document each service is served from; v1 otherwise
+# Service name -> the version of its discovery document (<service>.<version>.json). A new service module adds its
+# entry here (or at import: SERVICES["monitoring"] = "v3") and registers handlers by method id.
+SERVICES = {"container": "v1", "compute": "v1", "cloudresourcemanager": "v1", "certificatemanager": "v1",
+            "monitoring": "v3"}
+# Services whose JSON is proto3's mapping: fields at their default value (false, 0, "", empty lists and maps, an
+# enum's *_UNSPECIFIED) are left out of responses. Compute's JSON is not (it writes "preview": false).
+PROTO3_JSON = {"container", "cloudresourcemanager", "certificatemanager"}
 
 # Fields a request may carry that the server fills itself (AIP-203: "output only" fields in a
 # request are ignored). The fake strips them from request bodies; they are never an error.
@@ -34,7 +39,7 @@ def documents_dir() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def load(service: str) -> dict:
-    return json.loads((documents_dir() / f"{service}.{VERSIONS.get(service, 'v1')}.json").read_text())
+    return json.loads((documents_dir() / f"{service}.{SERVICES[service]}.json").read_text())
 
 
 def snake(name: str) -> str:
@@ -144,6 +149,10 @@ def check_query(service: str, route: Route, query: dict) -> dict:
     out, errors = {}, []
     for name, values in query.items():
         spec = known.get(name)
+        if spec is None and f"`{name}`" in route.method.get("description", ""):
+            # A parameter the method's description recommends but its parameter list lacks (compute's aggregated
+            # lists and `returnPartialSuccess`, which gcloud sends): Google accepts it.
+            spec = {"type": "string", "location": "query"}
         if spec is None:
             errors.append(f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
                           f"Field '{name}' could not be found in request message.")
@@ -168,9 +177,9 @@ def _query_value(spec: dict, raw: str):
     if kind == "integer":
         return int(raw)
     if kind == "boolean":
-        if raw not in ("true", "false", "1", "0"):
+        if raw.lower() not in ("true", "false", "1", "0"):  # gcloud writes True
             raise ValueError(raw)
-        return raw in ("true", "1")
+        return raw.lower() in ("true", "1")
     if kind == "number":
         return float(raw)
     if spec.get("enum") and raw not in spec["enum"]:
@@ -340,6 +349,52 @@ def check_body(service: str, route: Route, body):
     if errors:
         raise _bad_request(errors)
     return value
+
+
+def render_response(service: str, route: Route, value):
+    """The response as the service writes it: with proto3's JSON mapping, fields at their default value are left
+    out (a client must read a missing `initialNodeCount` as 0, a missing `done` as false)."""
+    ref = route.method.get("response", {}).get("$ref")
+    if ref is None or service not in PROTO3_JSON or not isinstance(value, dict):
+        return value
+    return _omit_defaults(value, {"$ref": ref}, load(service)["schemas"])
+
+
+def _omit_defaults(value, spec: dict, schemas: dict):
+    if "$ref" in spec:
+        spec = schemas[spec["$ref"]]
+    if isinstance(value, list):
+        return [_omit_defaults(v, spec.get("items", {}), schemas) for v in value]
+    if not isinstance(value, dict) or spec.get("type") not in ("object", None):
+        return value
+    props, extra = spec.get("properties"), spec.get("additionalProperties")
+    if props is None and extra is None:
+        return value  # free-form (Struct, Any): written as it is
+    out = {}
+    for name, item in value.items():
+        child = props.get(name) if props and name in props else extra
+        if child is None:
+            out[name] = item
+            continue
+        if _is_default(item, child):
+            continue
+        out[name] = _omit_defaults(item, child, schemas)
+    return out
+
+
+def _is_default(value, spec: dict) -> bool:
+    if "$ref" in spec:
+        return value is None  # a message that is set is written, even when empty
+    kind, fmt = spec.get("type"), spec.get("format")
+    if value is None or (kind == "boolean" and value is False) or (kind in ("integer", "number") and value == 0):
+        return True
+    if kind == "string":
+        if value == "" or (fmt in ("int64", "uint64") and str(value) == "0"):
+            return True
+        return bool(spec.get("enum")) and value == spec["enum"][0] and value.endswith("_UNSPECIFIED")
+    if kind == "array" or (kind == "object" and "additionalProperties" in spec):
+        return not value
+    return False
 
 
 def check_response(service: str, route: Route, value) -> list:

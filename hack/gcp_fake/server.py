@@ -28,6 +28,18 @@ from .world import HANDLERS, Call, World
 
 LOG = logging.getLogger("gcp_fake")
 
+# Paths outside the Google API services (a metadata server, a metrics endpoint...): prefix -> handler. A handler
+# takes (fake, method, path, query, headers, body) and returns (status, headers, body bytes); it does its own auth.
+RAW_ROUTES: dict = {}
+
+
+def raw_route(prefix: str):
+    """Register a handler for every request whose path starts with `prefix` (checked before the Google APIs)."""
+    def register(fn):
+        RAW_ROUTES[prefix] = fn
+        return fn
+    return register
+
 
 def _b64url(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
@@ -82,6 +94,9 @@ class Fake:
             if path.startswith("/_fake/"):
                 status, out = self.control(method, path, body)
                 return _json(status, out)
+            for prefix, route in RAW_ROUTES.items():
+                if path.startswith(prefix):
+                    return route(self, method, path, query, headers, body)
             fault = self.world.take_fault(method, path)
             if path in ("/oauth2/token", "/token"):
                 if fault:
@@ -134,7 +149,7 @@ class Fake:
                 raise GoogleError(405, f"Method {method} is not allowed for {path} (allowed: {', '.join(params)}).",
                                   status="INVALID_ARGUMENT", reason="badRequest")
             raise GoogleError(404, f"The requested URL {path} was not found on this server (no method of the "
-                                   f"{service} v1 discovery document has this path).")
+                                   f"{service} {discovery.SERVICES[service]} discovery document has this path).")
         fn = HANDLERS.get(route.method_id)
         if fn is None:
             raise GoogleError(501, f"Method {route.method_id} is in the discovery document but not implemented by the "
@@ -157,6 +172,7 @@ class Fake:
             with self.world.lock:
                 self.world.tick()
                 result = result.render(self.world, result.op)
+        result = discovery.render_response(service, route, result)
         errors = discovery.check_response(service, route, result)
         if errors:
             LOG.error("response of %s does not match its schema: %s", route.method_id, errors)
@@ -298,6 +314,9 @@ def main(argv=None) -> int:
     parser.add_argument("--default-pool-nodes", type=int, default=2, help="size of the seeded default-pool")
     parser.add_argument("--pod-netns", help="network namespace (a name under /run/netns) in which pod IPs are "
                                            "reachable: the Managed Prometheus collector scrapes pods through it")
+    parser.add_argument("--cluster-endpoint", default="127.0.0.1",
+                        help="host:port the seeded cluster's endpoint names (the local API server's)")
+    parser.add_argument("--cluster-ca-file", help="PEM CA certificate of that API server (the cluster's masterAuth)")
     parser.add_argument("--lenient-responses", action="store_true",
                         help="log (instead of answering 500) when a response does not match its schema")
     args = parser.parse_args(argv)
@@ -314,6 +333,10 @@ def main(argv=None) -> int:
         kube = KubeNodes(args.kubeconfig)
     world = World(args.token, kube=kube)
     world.seed_default_pool_nodes = args.default_pool_nodes
+    world.cluster_endpoint = args.cluster_endpoint
+    if args.cluster_ca_file:
+        with open(args.cluster_ca_file, encoding="utf-8") as f:
+            world.cluster_ca_pem = f.read()
     world.config["operation_delay_seconds"] = args.operation_delay
     world.config["autoscaler"]["scale_up_delay_seconds"] = args.scale_up_delay
     world.config["autoscaler"]["scale_down_idle_seconds"] = args.scale_down_idle

@@ -44,7 +44,34 @@ def now_rfc3339() -> str:
 
 
 def new_etag() -> str:
-    return base64.b64encode(secrets.token_bytes(8)).decode()
+    """A fresh etag or fingerprint (a proto `bytes` field), as Google writes it: standard base64 with padding.
+
+    It always holds a '+' or a '/', the characters in which base64's two alphabets differ, so that every client
+    that decodes the value and encodes it again in the URL-safe alphabet (gcloud's apitools does) is exercised on
+    every write, not one time in four.
+    """
+    while True:
+        value = base64.b64encode(secrets.token_bytes(8)).decode()
+        if "+" in value or "/" in value:
+            return value
+
+
+def same_bytes(given: str, current: str) -> bool:
+    """Whether two base64 values of a `bytes` field (etag, fingerprint) are the same bytes.
+
+    Google's JSON mapping takes standard and URL-safe base64, with or without padding (proto3 JSON: "either
+    standard or URL-safe base64 encoding with/without paddings are accepted").
+    """
+    def decode(value: str) -> bytes | None:
+        try:
+            return base64.b64decode(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4),
+                                    validate=True)
+        except (ValueError, TypeError):
+            return None
+    if not given or not current:
+        return False  # a missing etag is not a match (the callers treat "none given" before asking)
+    left = decode(given)
+    return left is not None and left == decode(current)
 
 
 @dataclass
@@ -98,6 +125,9 @@ class World:
         self.token = token
         self.base_url = base_url.rstrip("/") + "/"
         self.kube = kube  # kube.KubeNodes or None (standalone: node pools are state only)
+        # What the seeded cluster's endpoint and CA say (clusters.get): the local API server's when known.
+        self.cluster_endpoint = "127.0.0.1"
+        self.cluster_ca_pem: str | None = None
         self.counter = itertools.count(1)
         self.config = {"operation_delay_seconds": 1.0,
                        "autoscaler": {"scale_up_delay_seconds": 1.0, "scale_down_idle_seconds": 60.0,

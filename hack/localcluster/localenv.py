@@ -357,7 +357,10 @@ def make_pki(state: dict) -> None:
     (pki / "apiserver.crt").write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     (pki / "apiserver.key").write_bytes(key_pem(serving_key))
     (pki / "sa.key").write_bytes(key_pem(new_key()))
-    (pki / "tokens.csv").write_text(f"{state['token']},admin,admin-uid,system:masters\n")
+    # The second token is the GCP fake's access token: gcloud's get-credentials kubeconfig authenticates with it
+    # (gke-gcloud-auth-plugin hands kubectl gcloud's token), as a GKE cluster accepts its project owner's.
+    (pki / "tokens.csv").write_text(f"{state['token']},admin,admin-uid,system:masters\n"
+                                    f"{state['gcp_token']},gcloud-user,gcloud-user-uid,system:masters\n")
     make_front_proxy_pki(pki, new_key, key_pem)
     for f in pki.iterdir():
         f.chmod(0o600)
@@ -603,6 +606,8 @@ def start_gcp_fake(state: dict) -> None:
     start("gcp-fake", [sys.executable, REPO / "hack" / "gcp_fake" / "run.py", "--host", "127.0.0.1",
                        "--port", port, "--token", state["gcp_token"], "--kubeconfig", KUBECONFIG,
                        "--service-account-file", GCP_SERVICE_ACCOUNT_FILE, "--default-pool-nodes", CPU_NODES,
+                       "--cluster-endpoint", f"127.0.0.1:{state['ports']['apiserver']}",
+                       "--cluster-ca-file", LOCAL / "pki" / "ca.crt",
                        "--operation-delay", os.environ.get("GCP_FAKE_OPERATION_DELAY", "1"),
                        "--scale-up-delay", os.environ.get("GCP_FAKE_SCALE_UP_DELAY", "1"),
                        "--scale-down-idle", os.environ.get("GCP_FAKE_SCALE_DOWN_IDLE", "60"),

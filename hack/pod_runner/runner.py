@@ -55,6 +55,7 @@ class Runner:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.workers: dict[str, PodWorker] = {}  # pod uid -> worker
+        self.retiring: list[PodWorker] = []  # workers of deleted pods still stopping their processes
         self.pod_net = podnet.factory(podnet.pod_network_netns(settings.env_id))
         self.services = proxy.ServiceProxy(self.pod_net.create_connection)
         self.api_ca = Path(api.configuration.ssl_ca_cert).read_bytes() if api.configuration.ssl_ca_cert else b""
@@ -134,7 +135,14 @@ class Runner:
             worker = self.workers.pop(uid)
             log.info("%s: pod gone or deleting; stopping its processes", worker.key)
             worker.stop()
+            self.retiring.append(worker)
+        self.retiring = [w for w in self.retiring if w.is_alive()]
+        busy_ips = {w.pod_ip for w in self.retiring}
         for uid, pod in want.items():
+            if uid not in self.workers and pod["status"]["podIP"] in busy_ips:
+                # kwok hands a deleted pod's IP to the next pod at once (a Recreate rollout): wait until the old
+                # pod's namespace, which holds that address too, is gone (the loop reconciles every second)
+                continue
             if uid not in self.workers:
                 worker = PodWorker(pod, self.settings, self.lookup, self.token, self.api_ca, self.report,
                                    self.pod_net.create_connection, self.event)
@@ -178,13 +186,16 @@ class Runner:
                 if self.stopping.is_set():
                     break
                 if all(i.synced.is_set() for i in informers):
-                    self.reconcile()
+                    try:
+                        self.reconcile()
+                    except Exception:  # noqa: BLE001  (log it and try again: pods must not lose their runner)
+                        log.exception("reconcile failed")
         finally:
             for informer in informers:
                 informer.stop()
             for worker in self.workers.values():
                 worker.stop()
-            for worker in self.workers.values():
+            for worker in [*self.workers.values(), *self.retiring]:
                 worker.join(timeout=30)
             self.services.close()
             for fwd in host:

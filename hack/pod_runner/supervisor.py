@@ -79,7 +79,7 @@ class PodWorker(threading.Thread):
         self.restart_policy = pod["spec"].get("restartPolicy", "Always")
         grace = pod["spec"].get("terminationGracePeriodSeconds")
         self.grace = min(float(grace if grace is not None else 30), settings.kill_grace)
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._conditions = (pod.get("status") or {}).get("conditions")
         self._last_reported: dict | None = None
         self.phase = "Running"
@@ -87,7 +87,7 @@ class PodWorker(threading.Thread):
     # ------------------------------------------------------------------ public
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def snapshot(self) -> dict:
         """For the runner's state file: pids, states and logs of the containers."""
@@ -109,7 +109,7 @@ class PodWorker(threading.Thread):
                 if c.runnable:
                     c.record.reason, c.record.message = "CreateContainerError", f"pod network: {err}"
             self._publish(force=True)
-            self._stop.wait()
+            self._stopping.wait()
             self._cleanup()
             return
         log.info("%s: pod network namespace %s, IP %s", self.key, self.netns, self.pod_ip)
@@ -118,12 +118,12 @@ class PodWorker(threading.Thread):
             if not c.runnable:
                 c.record.started_at = now
         try:
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 for c in self.containers:
                     if c.runnable:
                         self._step(c)
                 self._publish()
-                self._stop.wait(TICK)
+                self._stopping.wait(TICK)
         except Exception:  # noqa: BLE001  (a bug must not leave processes behind)
             log.exception("%s: worker failed", self.key)
         finally:
@@ -216,6 +216,8 @@ class PodWorker(threading.Thread):
         c.record.ready = False
         c.probes = self._probe_states(c)
         c.record.started = "startup" not in c.probes
+        # no readiness probe and no port to try: ready once started, as the kubelet says
+        c.record.ready = c.record.started and "readiness" not in c.probes
         log.info("%s/%s: started pid %d (restart %d)", self.key, c.record.name, c.proc.pid, c.record.restart_count)
         self.event(c, "Normal", "Started", f"Started container {c.record.name} (pid {c.proc.pid})")
 
@@ -304,6 +306,7 @@ class PodWorker(threading.Thread):
             if kind == "startup":
                 if result:
                     c.record.started = True
+                    c.record.ready = "readiness" not in c.probes
                 elif state.failures >= threshold_fail:
                     self._probe_failed(c, "Startup", result.message)
             elif kind == "liveness":
@@ -346,7 +349,7 @@ class PodWorker(threading.Thread):
 
     def _cleanup(self) -> None:
         for c in self.containers:
-            self._kill(c, "pod deleted" if self._stop.is_set() else "worker stopped")
+            self._kill(c, "pod deleted" if self._stopping.is_set() else "worker stopped")
         try:
             podnet.remove_pod(self.settings.env_id, self.uid)
         except podnet.PodNetError as err:

@@ -59,3 +59,15 @@ attributes:
   diff_mode:
     support: none
 """
+
+    # Modules that change nothing in the cluster or the cloud and write only local files (load tests, reports).
+    LOCAL_FILES = r"""
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode the module validates its input and returns what it would run or write, and sends and
+        writes nothing.
+  diff_mode:
+    support: none
+"""

@@ -60,7 +60,7 @@ options:
   api_endpoint:
     description:
       - Where the Google APIs are, as a URL template in which C({service}) stands for C(container),
-        C(compute), C(cloudresourcemanager) or C(certificatemanager). Google's REST paths (the discovery
+        C(compute), C(cloudresourcemanager), C(certificatemanager) or C(monitoring). Google's REST paths (the discovery
         document's service path and method path, such as C(compute/v1/projects/P/regions/R/securityPolicies)
         or C(v1/projects/P/locations/L/clusters/C/nodePools)) are appended to it.
       - Defaults to E(INFGW_GCP_API_ENDPOINT), then C(https://{service}.googleapis.com/). The collection's

@@ -25,9 +25,18 @@ operations and one error type.
 * ``GcpClient.wait_operation`` polls the three operation styles (container, compute and
   google.longrunning) until done, with a deadline, and raises ``GcpError`` when the
   operation ended in error.
-* ``GcpError`` carries the HTTP status, Google's error status, reason, message, and the
-  missing permission of a 403; modules turn it into ``fail_json`` at their edge
-  (``GcpModule.run``). Messages name the permission on a 403 and the resource on a 404.
+* ``GcpError`` is the one error type: every failure (an HTTP error, a connection, credentials,
+  an operation that ended in error, a timeout, input the API cannot take, writers that kept
+  conflicting) is a GcpError with a ``kind``, the HTTP status, Google's error status, reason,
+  message, and the missing permission of a 403. It becomes ``fail_json`` at the edge and only
+  there (``GcpModule.run``). Messages name the permission on a 403 and the resource on a 404.
+* ``converge`` is the one runner of the GCP modules (amazon.aws's waiters and error funnel are
+  its models): a ``GcpResource`` says how to read its resource and which ``Change``s bring it
+  to what the task asks (``plan``); ``converge`` validates before any request, reads once,
+  reports the plan in check mode, otherwise sends the changes in order, waits for each
+  operation (all but the last one when ``wait=false``), re-reads and plans again when a write
+  meets a concurrent change (a stale IAM etag, a stale compute fingerprint), and builds the
+  result with ``changed``, ``actions``, ``operations``, ``diff`` and ``api_log``.
 
 Clock, sleep and random source are injectable so that the retry and polling state machines
 are unit-tested without real sleeps. Nothing here ever puts a token, a key or a request body
@@ -88,7 +97,7 @@ def _google_auth():
 
 DEFAULT_API_ENDPOINT = "https://{service}.googleapis.com/"
 DEFAULT_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
-SERVICES = ("container", "compute", "cloudresourcemanager", "certificatemanager")
+SERVICES = ("container", "compute", "cloudresourcemanager", "certificatemanager", "monitoring")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 AUTH_KINDS = ("application", "serviceaccount", "accesstoken")
 OPERATION_STYLES = ("container", "compute", "longrunning")
@@ -718,6 +727,18 @@ class GcpClient(object):
                            message=message)
         return op
 
+    def wait_until(self, read, done, value, timeout, describe):
+        """A waiter: poll ``read()`` (starting from ``value``) until ``done(value)``, on the operation poll schedule;
+        returns the last value. ``describe(value)`` says what is still awaited when ``timeout`` seconds pass."""
+        deadline = self.clock() + timeout
+        intervals = self.poll.intervals()
+        while not done(value):
+            if self.clock() >= deadline:
+                raise GcpError("%s after %ss; run the task again later" % (describe(value), timeout), kind="timeout")
+            self.sleep(next(intervals))
+            value = read()
+        return value
+
 
 def _op_status(style, op):
     if style == "longrunning":
@@ -820,6 +841,10 @@ class GcpModule(AnsibleModule):
                            kind="invalid")
         return self._project
 
+    def run_resource(self, resource_class):
+        """Converge the task's resource (a ``GcpResource`` subclass) and exit with the result."""
+        self.run(lambda module: converge(resource_class(module)))
+
     def run(self, func):
         """Call ``func(self)`` for the result dict; a GcpError becomes ``fail_json`` here and only here."""
         try:
@@ -832,3 +857,180 @@ class GcpModule(AnsibleModule):
         if self._client is not None:
             result.setdefault("api_log", self._client.log)
         self.exit_json(**result)
+
+
+# --------------------------------------------------------------------------------------
+# the resource runner
+
+
+class Change(object):
+    """One write of a plan: an API call, and the long-running operation it may start.
+
+    ``action`` is its stable name in the result (``create``, ``set_autoscaling``, ``add_rule:1000``);
+    ``description`` names it in messages and the api log (``add rule 1000 to security policy x``);
+    ``resource`` is what a 404 or 403 of the call is about.
+    """
+
+    def __init__(self, action, method, path, body=None, query=None, description=None, resource=None):
+        self.action = action
+        self.method = method
+        self.path = path
+        self.body = body
+        self.query = query
+        self.description = description or action.replace("_", " ")
+        self.resource = resource
+
+    def __repr__(self):
+        return "Change(%s: %s %s)" % (self.action, self.method, self.path)
+
+
+class Plan(object):
+    """What a task changes: the ``Change``s in order, the managed fields ``before`` and ``after`` (the diff), and
+    the module's own result keys (``extra``) that the plan knows."""
+
+    def __init__(self, changes=None, before=None, after=None, **extra):
+        self.changes = list(changes or [])
+        self.before = before
+        self.after = after
+        self.extra = extra
+
+
+class GcpResource(object):
+    """One resource as a module manages it; ``converge`` runs it. Subclasses set the class attributes and
+    implement ``label``, ``read`` and ``plan`` (and ``validate``, ``result`` where they have something to say).
+
+    The default hooks fit most resources: ``send`` makes the API call, ``before_changes`` is a no-op,
+    ``after_changes`` reads the resource again once its operations are done.
+    """
+
+    service = None  # container | compute | cloudresourcemanager | certificatemanager
+    operation_style = None  # container | compute | longrunning; None: the calls answer at once (no operation)
+    conflict_statuses = ()  # HTTP statuses of a write that mean "changed since it was read": read, plan, write again
+    conflict_retries = 1
+    result_key = None  # the result key that holds the resource as the API returns it (node_pool, subnetwork...)
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    @property
+    def client(self):
+        return self.module.client
+
+    @property
+    def project(self):
+        return self.module.project
+
+    @property
+    def wait(self):
+        return self.params.get("wait", True)
+
+    @property
+    def absent(self):
+        return self.params.get("state") == "absent"
+
+    def label(self):
+        """How messages name the resource, for example ``regional (us-central1) security policy x``."""
+        raise NotImplementedError
+
+    def validate(self):
+        """Problems with the task's input, found before any request (a list of messages)."""
+        return []
+
+    def read(self):
+        """The resource as the API returns it, or None when it does not exist."""
+        raise NotImplementedError
+
+    def plan(self, current):
+        """The ``Plan`` from ``current`` to what the task asks; raise GcpError(kind="invalid") for what cannot be done."""
+        raise NotImplementedError
+
+    def before_changes(self, current):
+        """Called once before the first write (not in check mode); returns the resource to write to."""
+        return current
+
+    def send(self, change):
+        """One write; returns the API's answer (an operation, or the written resource)."""
+        return self.client.request(change.method, self.service, change.path, body=change.body, query=change.query,
+                                   action=change.description, resource=change.resource or self.label())
+
+    def wait_operation(self, op, change):
+        return self.client.wait_operation(op, self.operation_style, self.service, self.params["timeout"],
+                                          change.description, project=self.project,
+                                          location=self.params.get("location"))
+
+    def after_changes(self, current, answers):
+        """The resource after the writes: read again once their operations are done, else as it was."""
+        if self.absent:
+            return None
+        return self.read() if self.wait else current
+
+    def conflict_delay(self, attempt):
+        """Seconds to wait before reading again after the ``attempt``-th conflict."""
+        return 0.0
+
+    def result(self, final, plan, attempts):
+        """The module's own result keys, from the resource as it is after the task."""
+        return {self.result_key: final or {}} if self.result_key else {}
+
+
+def operation_label(style, op):
+    """How a result lists an operation: the short name, the full one for google.longrunning."""
+    name = (op or {}).get("name") or ""
+    return name if style == "longrunning" else name.rsplit("/", 1)[-1]
+
+
+def converge(resource):
+    """Read once, plan, and (outside check mode) write the plan; returns the module result. Raises GcpError."""
+    module = resource.module
+    problems = resource.validate()
+    if problems:
+        raise GcpError("; ".join(problems), kind="invalid")
+    current = resource.read()
+    plan = resource.plan(current)
+    actions, operations, answers = [], [], []
+    attempts = 1
+    if plan.changes and not module.check_mode:
+        current = resource.before_changes(current)
+        pending = list(plan.changes)
+        while pending:
+            change = pending[0]
+            try:
+                answer = resource.send(change)
+            except GcpError as e:
+                if e.http_status not in resource.conflict_statuses:
+                    raise
+                if attempts > resource.conflict_retries:
+                    raise GcpError("%s: %s kept changing while the task updated it; gave up after %d attempts (%s)"
+                                   % (change.description, resource.label(), attempts, e.message or e.msg),
+                                   kind="conflict", http_status=e.http_status, status=e.status,
+                                   resource=resource.label(), attempts=attempts)
+                delay = resource.conflict_delay(attempts)
+                resource.client.log.append({"event": "conflict", "action": change.description,
+                                            "reason": e.status or "HTTP %s" % e.http_status, "delay": round(delay, 3)})
+                if delay:
+                    resource.client.sleep(delay)
+                attempts += 1
+                current = resource.read()
+                plan = resource.plan(current)
+                pending = list(plan.changes)
+                continue
+            pending.pop(0)
+            actions.append(change.action)
+            answers.append(answer)
+            if resource.operation_style:
+                operations.append(operation_label(resource.operation_style, answer))
+                if resource.wait or pending:
+                    resource.wait_operation(answer, change)
+        final = resource.after_changes(current, answers)
+    else:
+        actions = [c.action for c in plan.changes]
+        final = current
+    result = dict(changed=bool(actions), actions=actions)
+    if resource.operation_style:
+        result["operations"] = operations
+    result.update(plan.extra)
+    if module._diff:
+        result["diff"] = diff_result(plan.before, plan.after, header=resource.label())
+    result.update(resource.result(final, plan, attempts))
+    return result

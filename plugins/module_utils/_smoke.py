@@ -290,6 +290,12 @@ def run(probes, address=None, validate_certs=True, timeout=30.0, tls_context=Non
 
 # --------------------------------------------------------------------------- backend health (status report)
 
+def _endpoint_problem(endpoint):
+    pod = " (%s)" % endpoint["pod"] if endpoint.get("pod") else ""
+    error = ": " + endpoint["last_error"] if endpoint.get("last_error") else ""
+    return "%s%s %s%s" % (endpoint["address"], pod, endpoint.get("state"), error)
+
+
 def backend_health_lines(report, namespace=None):
     """Lines for the status report from a load balancer's backend health report.
 
@@ -310,8 +316,7 @@ def backend_health_lines(report, namespace=None):
             lines.append("NO ENDPOINTS %s, health check %s" % (b["backend"], b.get("health_check")))
         elif bad:
             status = "UNHEALTHY" if len(bad) == len(eps) else "DEGRADED"
-            why = "; ".join("%s%s %s%s" % (e["address"], " (%s)" % e["pod"] if e.get("pod") else "", e.get("state"),
-                                          ": " + e["last_error"] if e.get("last_error") else "") for e in bad)
+            why = "; ".join(_endpoint_problem(e) for e in bad)
             lines.append("%s %s: %d/%d endpoints healthy, health check %s: %s" % (
                 status, b["backend"], len(eps) - len(bad), len(eps), b.get("health_check"), why))
         else:

@@ -19,7 +19,8 @@ ownership: ``f:<name>`` for a map key, ``k:<json>`` for an item of a list keyed 
 item of a set, and an empty entry for an atomic map or list, whose value is then compared as a whole.
 
 The answer errs one way only: anything this cannot decide (a null in C, an entry encoding it does not know, a
-number the server wrote in another canonical form) counts as a change, which costs an apply and nothing else.
+quantity this does not canonicalise) counts as a change, which costs an apply and nothing else. A number and a
+string are different values except for quantities of built-in kinds, which the server stores as canonical strings.
 Reasons name paths, never values: a Secret's data must not end up in a reason.
 """
 
@@ -28,7 +29,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import decimal
 import json
+import re
 
 # Fields that identify the object; the API server does not record them as owned.
 _IDENTITY = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
@@ -49,20 +52,94 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def values_equal(desired, live):
-    """Deep equality, where a number and its decimal string are the same (``cpu: 4`` is served as ``"4"``)."""
+# --- quantities: the only fields where the server rewrites what was applied ------------------------------------
+
+_BINARY_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_DECIMAL_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE]([+-]?[0-9]+))?$")
+# Maps whose values are quantities in built-in kinds: container, pod and claim resources, ResourceQuota, pod
+# overhead, node capacity; a LimitRange item's bounds.
+_QUANTITY_MAPS = ("requests", "limits", "hard", "overhead", "capacity", "allocatable")
+_LIMIT_RANGE_MAPS = ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")
+
+
+def canonical_quantity(value):
+    """The string the API server stores for a ``resource.Quantity`` given as ``value`` (a number or a string).
+
+    Kubernetes keeps the format of what was written (binary suffix, decimal suffix or exponent) and rewrites the
+    number into its canonical form: ``0.5`` is stored as ``"500m"``, ``1000`` as ``"1k"``, ``"2048Mi"`` as
+    ``"2Gi"``. None when ``value`` is not a quantity this function can canonicalise for certain (callers then
+    treat it as different: an apply, never a missed change).
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    match = _QUANTITY.match(value.strip() if isinstance(value, str) else repr(value))
+    if not match:
+        return None
+    number, suffix, exponent = match.groups()
+    try:
+        amount = decimal.Decimal(number)
+    except decimal.InvalidOperation:
+        return None
+    if exponent is not None:
+        form, amount = "exponent", amount.scaleb(int(exponent))
+    elif suffix in _BINARY_SUFFIXES:
+        form, amount = "binary", amount * (2 ** _BINARY_SUFFIXES[suffix])
+    else:
+        form, amount = "decimal", amount.scaleb(_DECIMAL_SUFFIXES[suffix or ""])
+    if amount == 0:
+        return "0"
+    if amount != amount.quantize(decimal.Decimal("1e-9")):
+        return None  # finer than a nano: the server rounds up; not worth getting right here
+    if form == "binary" and (abs(amount) < 1024 or amount != amount.to_integral_value()):
+        form = "decimal"  # small or fractional binary amounts are written in decimal
+    if form == "binary":
+        integer, power = int(amount), 0
+        while integer % 1024 == 0 and power < 60:
+            integer, power = integer // 1024, power + 10
+        return str(integer) + {0: ""}.get(power, next(k for k, v in _BINARY_SUFFIXES.items() if v == power))
+    exponent = amount.normalize().as_tuple().exponent  # trailing zeros go into the exponent...
+    exponent -= exponent % 3  # ...which goes down to a multiple of three, growing the mantissa
+    text = str(int(amount.scaleb(-exponent)))
+    if form == "exponent":
+        return text + ("e%d" % exponent if exponent else "")
+    for name, power in _DECIMAL_SUFFIXES.items():
+        if power == exponent:
+            return text + name
+    return None  # beyond exa: written with an exponent; not needed here
+
+
+def is_quantity_path(path):
+    """Whether ``path`` (map keys and list indexes) holds a ``resource.Quantity`` in a built-in kind."""
+    keys = tuple(path)
+    if len(keys) >= 2 and keys[-2] in _QUANTITY_MAPS:
+        return True
+    if len(keys) >= 4 and keys[-2] in _LIMIT_RANGE_MAPS and isinstance(keys[-3], int) and keys[-4] == "limits":
+        return True
+    if len(keys) >= 2 and keys[-2] in ("target", "current") and keys[-1] in ("value", "averageValue"):
+        return True  # HorizontalPodAutoscaler metric targets
+    return bool(keys) and keys[-1] == "sizeLimit"  # emptyDir
+
+
+def values_equal(desired, live, path=None):
+    """Deep equality of a configured value and a served one.
+
+    A number and a string are never equal, except where ``path`` (given for built-in kinds only) holds a
+    quantity: there the server stores the canonical string of what was applied (``cpu: 4`` is served as ``"4"``,
+    ``0.5`` as ``"500m"``). ``targetPort: "8000"`` and ``targetPort: 8000`` differ, and an apply would change one
+    into the other.
+    """
     if isinstance(desired, dict):
         return isinstance(live, dict) and desired.keys() == live.keys() and all(
-            values_equal(value, live[key]) for key, value in desired.items())
+            values_equal(value, live[key], None if path is None else path + (key,)) for key, value in desired.items())
     if isinstance(desired, list):
         return isinstance(live, list) and len(desired) == len(live) and all(
-            values_equal(one, other) for one, other in zip(desired, live))
+            values_equal(one, other, None if path is None else path + (index,))
+            for index, (one, other) in enumerate(zip(desired, live)))
     if isinstance(desired, bool) or isinstance(live, bool):
         return isinstance(desired, bool) and isinstance(live, bool) and desired == live
-    if _is_number(desired) and isinstance(live, str):
-        return str(desired) == live
-    if isinstance(desired, str) and _is_number(live):
-        return desired == str(live)
+    if path is not None and isinstance(live, str) and is_quantity_path(path) and desired != live:
+        return canonical_quantity(desired) == live
     if _is_number(desired) and _is_number(live):
         return desired == live
     if isinstance(desired, str) or isinstance(live, str):
@@ -99,10 +176,10 @@ def _items_schema(schema):
     return schema.get("items") if isinstance(schema, dict) and isinstance(schema.get("items"), dict) else None
 
 
-def _walk_map(desired, live, owned, path, schema):
+def _walk_map(desired, live, owned, path, schema, builtin):
     fields = _children(owned)
     if not fields:  # an atomic map (a selector, nodeSelector...) or an empty one: compared whole
-        if not values_equal(with_schema_defaults(desired, schema), live):
+        if not values_equal(with_schema_defaults(desired, schema), live, path if builtin else None):
             raise _Pending("%s differs" % _path_text(path))
         return
     if not isinstance(live, dict):
@@ -118,7 +195,7 @@ def _walk_map(desired, live, owned, path, schema):
             raise _Pending("%s is not owned by the field manager yet" % _path_text(path + (key,)))
         if key not in live:
             raise _Pending("%s is missing from the live object" % _path_text(path + (key,)))
-        _walk(value, live[key], fields[entry], path + (key,), _sub_schema(schema, key))
+        _walk(value, live[key], fields[entry], path + (key,), _sub_schema(schema, key), builtin)
         applied.add(entry)
     for entry in fields:
         if entry not in applied:
@@ -133,7 +210,7 @@ def _key_matches(key, item):
     return isinstance(item, dict) and all(values_equal(item[name], value) for name, value in key.items() if name in item)
 
 
-def _walk_keyed_list(desired, live, entries, path, schema):
+def _walk_keyed_list(desired, live, entries, path, schema, builtin):
     keys = [(entry, json.loads(entry[2:])) for entry in entries]
     if len(keys) != len(desired):
         raise _Pending("%s: the field manager owns %d items, the configuration has %d"
@@ -153,7 +230,7 @@ def _walk_keyed_list(desired, live, entries, path, schema):
         if positions[0] < previous:  # an apply keeps the configured order of its items
             raise _Pending("%s is in another order in the live object" % _path_text(path))
         previous = positions[0]
-        _walk(item, live[positions[0]], entries[entry], path + (index,), _items_schema(schema))
+        _walk(item, live[positions[0]], entries[entry], path + (index,), _items_schema(schema), builtin)
 
 
 def _walk_set(desired, live, entries, path):
@@ -173,17 +250,17 @@ def _walk_set(desired, live, entries, path):
         previous = positions[0]
 
 
-def _walk_list(desired, live, owned, path, schema):
+def _walk_list(desired, live, owned, path, schema, builtin):
     entries = _children(owned)
     if not entries:  # an atomic list (args, command...): compared whole
-        if not values_equal(with_schema_defaults(desired, schema), live):
+        if not values_equal(with_schema_defaults(desired, schema), live, path if builtin else None):
             raise _Pending("%s differs" % _path_text(path))
         return
     if not isinstance(live, list):
         raise _Pending("%s is not a list in the live object" % _path_text(path))
     prefixes = {entry[:2] for entry in entries}
     if prefixes == {"k:"}:
-        _walk_keyed_list(desired, live, entries, path, schema)
+        _walk_keyed_list(desired, live, entries, path, schema, builtin)
     elif prefixes == {"v:"}:
         _walk_set(desired, live, entries, path)
     else:
@@ -191,15 +268,15 @@ def _walk_list(desired, live, owned, path, schema):
                        % (_path_text(path), ", ".join(sorted(prefixes))))
 
 
-def _walk(desired, live, owned, path, schema):
+def _walk(desired, live, owned, path, schema, builtin):
     if isinstance(desired, dict):
-        _walk_map(desired, live, owned, path, schema)
+        _walk_map(desired, live, owned, path, schema, builtin)
     elif isinstance(desired, list):
-        _walk_list(desired, live, owned, path, schema)
+        _walk_list(desired, live, owned, path, schema, builtin)
     else:
         if _children(owned):
             raise _Pending("%s: the field manager owns fields below a scalar" % _path_text(path))
-        if not values_equal(desired, live):
+        if not values_equal(desired, live, path if builtin else None):
             raise _Pending("%s differs" % _path_text(path))
 
 
@@ -257,33 +334,26 @@ def apply_entry(live, field_manager, api_version):
     return None
 
 
-def _sets_fields(desired):
-    """Whether a configuration sets anything beyond apiVersion, kind, name and namespace."""
-    metadata = desired.get("metadata") or {}
-    return any(key not in ("apiVersion", "kind", "metadata") for key in desired) or any(
-        key not in ("name", "namespace") for key in metadata)
-
-
-def apply_pending(desired, live, field_manager, schema=None):
+def apply_pending(desired, live, field_manager, schema=None, builtin=False):
     """Why a server-side apply of ``desired`` by ``field_manager`` would change ``live``; None when it would not.
 
     ``desired`` and ``live`` are plain dicts (JSON types); ``live`` is None when the object does not exist.
     ``schema``, the OpenAPI v3 schema of a custom resource, supplies the defaults the server fills in, which
-    matter where a map or list is atomic (compared whole).
+    matter where a map or list is atomic (compared whole). ``builtin`` says the kind is compiled into the API
+    server (not a custom resource): only there are quantities (``resources.limits.cpu``...) rewritten into their
+    canonical form, so only there is ``cpu: 4`` the same as the served ``"4"``.
     """
     if not live:
         return "does not exist"
     entry = apply_entry(live, field_manager, desired.get("apiVersion"))
     if entry is None:
-        if not _sets_fields(desired):
-            # An apply of nothing but the object's identity (a bare Namespace or ServiceAccount) owns no field, so
-            # the API server records no entry for it: there is nothing it could change.
-            return None
+        if all(_skipped((), key, value) for key, value in desired.items()):
+            return None  # identity only: an apply would own nothing (the server records no empty entry)
         return "not applied by %s as %s yet" % (field_manager, desired.get("apiVersion"))
     if entry.get("fieldsType", "FieldsV1") != "FieldsV1":
         return "field ownership recorded as %s" % entry.get("fieldsType")
     try:
-        _walk_map(desired, live, entry.get("fieldsV1") or {}, (), schema)
+        _walk_map(desired, live, entry.get("fieldsV1") or {}, (), schema, builtin)
     except _Pending as pending:
         return str(pending)
     return None

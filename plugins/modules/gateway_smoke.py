@@ -13,7 +13,7 @@ author:
   - gke_ai.inference_gateway maintainers (@gke-ai)
 description:
   - Sends each request of O(probes) once, in order, to the gateway address with the probe's host in the C(Host)
-    header (and as the TLS server name), like C(curl --resolve host:port:address), and checks the answer: the
+    header (and as the TLS server name), like C(curl --resolve host:port:address), and checks the answer - the
     status, the response headers asked for, and that the OpenAI-style answer (a JSON object, or the first event of a
     stream) names the expected model.
   - Reports for each request the model that answered, the status, the latency and, on the local environment, the
@@ -88,8 +88,9 @@ options:
         type: dict
         default: {}
       response_contains:
-        description: Not checked by this module (the model is compared exactly); accepted so that one probe list
-          serves both this module and C(gateway_ready).
+        description:
+          - Not checked by this module (the model is compared exactly); accepted so that one probe list serves both
+            this module and C(gateway_ready).
         type: str
       request_timeout:
         description: Seconds to wait for one answer; O(timeout) by default.
@@ -144,15 +145,15 @@ results:
     route: {description: The route it was meant for., type: str}
     kind: {description: The kind of route., type: str}
     host: {description: The host name sent., type: str}
-    status: {description: HTTP status, null when nothing answered., type: int}
+    status: {description: "HTTP status, null when nothing answered.", type: int}
     model: {description: The model named by the answer., type: str}
     answer: {description: The start of the generated text., type: str}
     expected_model: {description: The model expected., type: str}
     seconds: {description: Latency of the whole answer., type: float}
-    pod: {description: "The pod that served it (local environment only: C(namespace/name)); null on GKE.", type: str}
-    endpoint: {description: "The endpoint that served it (local environment only: C(ip:port)).", type: str}
+    pod: {description: "The pod that served it (local environment only, C(namespace/name)); null on GKE.", type: str}
+    endpoint: {description: "The endpoint that served it (local environment only, C(ip:port)).", type: str}
     ok: {description: Whether the answer is what the route should give., type: bool}
-    error: {description: What was wrong, null when ok., type: str}
+    error: {description: "What was wrong, null when ok.", type: str}
   sample:
     - {name: "BBR route bbr-gemma3-1b: bbr.example.com", route: bbr-gemma3-1b, kind: bbr, host: bbr.example.com,
        status: 200, model: google/gemma-3-1b-it, expected_model: google/gemma-3-1b-it, seconds: 0.41,

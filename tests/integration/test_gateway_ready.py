@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Integration tests of gke_ai.inference_gateway.gateway_ready against the local environment, where
 # hack/gke_sim writes GKE-like status: Gateways of GKE classes get Accepted at once, then Programmed
-# with a 127.0.0.x address after the program delay (annotation gke-sim.gke-ai.dev/program-delay),
+# with an address of the environment's block (127.<slot>.128.x) after the program delay (annotation gke-sim.gke-ai.dev/program-delay),
 # routes get parent status (BackendNotFound for missing backends), policies Attached/TargetNotFound.
 # The module runs through ansible-playbook with the json stdout callback, like a user's playbook.
 from __future__ import annotations
@@ -206,7 +206,7 @@ def test_success_path_reports_seconds_per_gate(local_env, ns, tmp_path):
     assert gates["gateway_accepted"]["seconds"] <= gates["gateway_programmed"]["seconds"]
     assert gates["gateway_programmed"]["seconds"] > 0.5  # it really waited for the 4 s program delay
     assert gates["probes"]["seconds"] >= gates["gateway_programmed"]["seconds"]
-    assert result["address"].startswith("127.0.0.")
+    assert result["address"].startswith(local_env.state["gateway_address_base"])
     assert result["gateway"]["conditions"]["Programmed"]["status"] == "True"
     (rt,) = result["routes"]
     assert rt["name"] == "bbr-gemma3-1b" and rt["parents"][0]["conditions"]["ResolvedRefs"]["status"] == "True"

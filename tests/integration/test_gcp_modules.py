@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from kubernetes import client as kubernetes_client
 
 pytestmark = pytest.mark.integration
 
@@ -479,3 +480,64 @@ def test_certificate_lifecycle(run_many):
     assert deleted["changed"] is True
     for secret in (key.splitlines()[1], new_key.splitlines()[1]):
         assert secret not in created["_stdout"] and secret not in json.dumps([created, renewed])
+
+
+# --------------------------------------------------------------------------------------
+# gke_node_pool: the GPU driver in place, gcloud's default scopes
+
+
+def test_gpu_driver_added_in_place_keeps_the_pool_and_its_nodes(local_env, api, fake, run, pool_name):
+    """A pool made as `gcloud container node-pools create --accelerator type=nvidia-l4,count=1` makes it (no driver
+    version, GKE's default scopes) gets gpu_driver_version LATEST from the module in place: a watcher sees the pool
+    and its two nodes the whole time, and the nodes get GKE's driver label."""
+    pool = {"name": pool_name, "initialNodeCount": 1, "locations": ["us-central1-a", "us-central1-b"],
+            "config": {"machineType": "g2-standard-8",
+                       "accelerators": [{"acceleratorType": "nvidia-l4", "acceleratorCount": "1"}]}}
+    created = local_env.gcp("POST", "%s/nodePools" % cluster_path(), {"nodePool": pool})
+    assert created.status_code == 200, created.text
+    local_env.gcp_wait(created.json())
+    before = sorted(n["metadata"]["name"] for n in local_env.wait_nodes(pool_name, 2))
+    assert fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name)).json()["config"]["oauthScopes"] == [
+        "https://www.googleapis.com/auth/logging.write", "https://www.googleapis.com/auth/monitoring"]
+
+    seen, stop = [], [False]
+    core = kubernetes_client.CoreV1Api(api)
+
+    def watch():
+        while not stop[0]:
+            got = fake.api("GET", "%s/nodePools/%s" % (cluster_path(), pool_name))
+            nodes = core.list_node(label_selector="cloud.google.com/gke-nodepool=%s" % pool_name).items
+            seen.append((got.status_code, sorted(n.metadata.name for n in nodes)))
+            time.sleep(0.1)
+
+    args = dict(location=REGION, cluster=CLUSTER, name=pool_name,
+                accelerator={"type": "nvidia-l4", "count": 1, "gpu_driver_version": "LATEST"})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool_watcher:
+        watching = pool_watcher.submit(watch)
+        try:
+            updated = run("gke_node_pool", args, diff=True)
+        finally:
+            stop[0] = True
+        watching.result()
+    assert updated.get("failed") is not True, updated
+    assert updated["actions"] == ["update_accelerator"] and updated["changed_fields"] == ["accelerator"]
+    assert updated["node_pool"]["config"]["accelerators"][0]["gpuDriverInstallationConfig"] == \
+        {"gpuDriverVersion": "LATEST"}
+    assert len(seen) >= 2 and all(status == 200 and names == before for status, names in seen), seen
+    nodes = local_env.wait_nodes(pool_name, 2)
+    assert {n["metadata"]["labels"]["cloud.google.com/gke-gpu-driver-version"] for n in nodes} == {"latest"}
+    assert run("gke_node_pool", args)["changed"] is False
+
+    # Its scopes are GKE's defaults for "none given"; asking for gcloud's needs a new pool, and says so.
+    refused = run("gke_node_pool", dict(args, oauth_scopes=["gke-default"]))
+    assert refused.get("failed") is True and "oauth_scopes (is [" in refused["msg"], refused
+
+
+def test_new_pool_gets_gclouds_default_scopes(fake, run, pool_name):
+    created = run("gke_node_pool", pool_args(pool_name))
+    assert created.get("failed") is not True, created
+    assert created["node_pool"]["config"]["oauthScopes"] == [
+        "https://www.googleapis.com/auth/devstorage.read_only", "https://www.googleapis.com/auth/logging.write",
+        "https://www.googleapis.com/auth/monitoring", "https://www.googleapis.com/auth/service.management.readonly",
+        "https://www.googleapis.com/auth/servicecontrol", "https://www.googleapis.com/auth/trace.append"]
+    assert run("gke_node_pool", pool_args(pool_name, oauth_scopes=["gke-default"]))["changed"] is False

@@ -204,7 +204,7 @@ def releases(local_env, ns):
 
 
 def owners(obj, path, subresource=None):
-    """Managers whose managedFields entry owns the dotted path (same rule as the k8s_field_managers filter)."""
+    """Managers whose managedFields entry owns the dotted path (same rule as the gcp_backend_policy_problems filter)."""
     found = []
     for entry in obj["metadata"].get("managedFields", []):
         if entry.get("subresource") != subresource:
@@ -451,8 +451,7 @@ def test_backend_policy_single_owner_survives_helm_upgrades(local_env, ns, tmp_p
     more = dict(no_wait, inference_pool_chart_values={"inferenceExtension": {"flags": [{"name": "v", "value": 3}]}})
     run = run_roles(local_env, tmp_path, stack, roles, extra=more).assert_ok()
     assert "Install or upgrade one inferencepool release per model" in run.changed_tasks()
-    assert "Apply timeout, logging and security policy to the pools' GCPBackendPolicies (server-side apply)" \
-        not in run.changed_tasks()
+    assert "Converge timeout, logging and security policy of the pools' GCPBackendPolicies" not in run.changed_tasks()
     assert_backend_policies(local_env, stack)
     assert all(int(r["revision"]) >= 2 for r in releases(local_env, ns))
 
@@ -500,10 +499,10 @@ def test_pruning_follows_the_data_model(local_env, ns, tmp_path):
     assert hpa["metadata"]["name"] == "vllm-gemma-3-4b"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
     assert hpa["spec"]["metrics"][0]["external"]["target"] == {"type": "Value", "value": "700m"}
-    # the diff of the multi-document apply is shown (k8s_diff), here the HPA's new bounds
-    shown = run.result("Show what the adapter and HPA apply changed")["msg"]
-    assert any("HorizontalPodAutoscaler %s/vllm-gemma-3-4b" % ns in text and "+  maxReplicas: 5" in text
-               for text in shown), shown
+    # the step's diff is one entry per object (the callback prints them), here the HPA's new bounds
+    shown = run.result("Converge one HPA per autoscaled model")["diff"]
+    assert any(d["before_header"] == "HorizontalPodAutoscaler %s/vllm-gemma-3-4b" % ns and "maxReplicas: 5" in d["after"]
+               and "maxReplicas: 5" not in d["before"] for d in shown), shown
 
     run = run_roles(local_env, tmp_path, stack, roles, extra={"infgw_models": models}).assert_ok()
     assert run.changed == 0, run.changed_tasks()
@@ -518,12 +517,13 @@ def test_metrics_adapter_check_mode_and_file_override(local_env, ns, tmp_path):
                     extra={"hpa_metrics_adapter_enabled": True, "hpa_metrics_adapter_replicas": 3}).assert_ok()
     assert run.changed > 0
     after = kget(local_env, "apiservice", None, "v1beta1.external.metrics.k8s.io", check=False)
+    converge = run.result("Converge the custom metrics adapter")
     if before is None:
-        listed = run.result("List what would be created in namespaces that do not exist yet (check mode)")["msg"]
-        assert "Deployment custom-metrics/custom-metrics-stackdriver-adapter" in listed
+        assert "Deployment custom-metrics/custom-metrics-stackdriver-adapter" in converge["created"]
         assert after is None
         assert local_env.kubectl("get", "namespace", "custom-metrics", check=False).returncode != 0
     else:
+        assert "Deployment custom-metrics/custom-metrics-stackdriver-adapter" in converge["updated"]
         assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
         deployment = kget(local_env, "deployment", "custom-metrics", "custom-metrics-stackdriver-adapter")
         assert deployment["spec"]["replicas"] != 3  # the dry run's change was not applied

@@ -98,7 +98,7 @@ def seconds(timestamp: str) -> float:
     return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").timestamp()
 
 
-def test_gateway_accepted_then_programmed_with_address_after_delay(custom, ns):
+def test_gateway_accepted_then_programmed_with_address_after_delay(custom, ns, local_env):
     create(custom, GW, ns, "gateways", gateway("gw", annotations={PROGRAM_DELAY: "3"}))
 
     def gateway_conditions():
@@ -112,7 +112,7 @@ def test_gateway_accepted_then_programmed_with_address_after_delay(custom, ns):
     c = conditions(gw)
     assert seconds(c["Programmed"]["lastTransitionTime"]) - seconds(c["Accepted"]["lastTransitionTime"]) >= 2
     (address,) = gw["status"]["addresses"]
-    assert address["type"] == "IPAddress" and address["value"].startswith("127.0.0.")
+    assert address["type"] == "IPAddress" and address["value"].startswith(local_env.state["gateway_address_base"])
     for ctype, reason in (("Programmed", "Programmed"), ("Ready", "Ready"),
                           ("networking.gke.io/GatewayHealthy", "Healthy")):
         assert (c[ctype]["status"], c[ctype]["reason"], c[ctype]["observedGeneration"]) == ("True", reason, 1)

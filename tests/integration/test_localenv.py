@@ -155,7 +155,7 @@ def gateway(name: str, gateway_class: str = "gke-l7-regional-external-managed") 
     }
 
 
-def test_gateway_programmed_with_address(api, namespace):
+def test_gateway_programmed_with_address(api, namespace, local_env):
     custom = client.CustomObjectsApi(api)
     custom.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", namespace, "gateways",
                                            gateway("vllm-xlb"))
@@ -167,7 +167,7 @@ def test_gateway_programmed_with_address(api, namespace):
         ok = conds.get("Programmed", {}).get("status") == "True"
         return gw if ok and gw["status"].get("addresses") else None
     gw = wait_until(programmed, 30, "Gateway Programmed")
-    assert gw["status"]["addresses"][0]["value"].startswith("127.0.0.")
+    assert gw["status"]["addresses"][0]["value"].startswith(local_env.state["gateway_address_base"])
     conds = {c["type"]: c for c in gw["status"]["conditions"]}
     assert conds["Accepted"]["status"] == "True"
     assert conds["Programmed"]["observedGeneration"] == gw["metadata"]["generation"]

@@ -99,8 +99,8 @@ def deployment(name, replicas, container):
 
 
 def apply(local_env, ns, *objs):
-    local_env.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                                        "items": list(objs)}))
+    objects = {"apiVersion": "v1", "kind": "List", "items": list(objs)}
+    local_env.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps(objects))
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +134,8 @@ def test_pod_is_ready_only_once_its_process_answers(local_env, namespace):
     assert not is_ready(current), "Ready before the process passed its readiness probe"
     assert current["status"]["phase"] == "Running"
     ip = current["status"]["podIP"]
-    status, _ = wait(lambda: _try(lambda: pod_http(local_env, ip, 8000, path="/health/ready")), 5,
-                     "the process listening")
+    status = wait(lambda: _try(lambda: pod_http(local_env, ip, 8000, path="/health/ready")), 5,
+                  "the process listening")[0]
     assert status == 503, "the probe target must still refuse readiness"
     assert not is_ready(pod_json(local_env, namespace, "slow"))
     ready = wait(lambda: is_ready(pod_json(local_env, namespace, "slow")), 20, "Ready")
@@ -177,7 +177,7 @@ def test_bad_vllm_flag_crash_loops_and_never_gets_ready(local_env, namespace):
 
 
 def test_killed_process_restarts(local_env, sims):
-    (pod, _) = pods(local_env, sims, "app=sim")
+    pod = pods(local_env, sims, "app=sim")[0]
     key = f"{sims}/{pod['metadata']['name']}"
     before = runner_state()[key]["containers"]["inference-server"]
     os.kill(before["pid"], signal.SIGKILL)

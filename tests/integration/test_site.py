@@ -247,20 +247,13 @@ def test_converge_whole_walkthrough(local_env, stack):
     assert hpas == {"vllm-gemma-3-1b", "vllm-gemma-3-4b"}
 
 
-APPLY_TASKS = {
-    "Apply the namespace and the Hugging Face token Secret",
-    "Apply the model server Deployments and Services",
-    "Apply the Gateway, its routes and health checks",
-    "Apply the per-model BBR HTTPRoutes (server-side apply)",
-    "Apply the GIE CRDs (server-side apply; never pruned or deleted by this role)",
-    "Apply objectives, pool HTTPRoutes and metrics credentials (server-side apply)",
-    "Apply the adapter and the HPAs (server-side apply)",
-}
-
-
 def applies_made(run) -> set[str]:
-    """The kubernetes.core.k8s apply tasks that ran (were not skipped because the plan found nothing to change)."""
-    return {name for name, result in run.results() if name in APPLY_TASKS and not result.get("skipped")}
+    """The objects the k8s_converge steps applied (the reads found them different), as "Kind namespace/name"."""
+    return {label for _name, result in run.results() if "reasons" in result for label in result["reasons"]}
+
+
+def engine_steps(run) -> list[dict]:
+    return [result for _name, result in run.results() if "reasons" in result]
 
 
 def test_second_run_changes_nothing(local_env, stack, tmp_path):
@@ -268,8 +261,9 @@ def test_second_run_changes_nothing(local_env, stack, tmp_path):
     assert run.rc == 0, run.failures()
     print("\n[site.yml] no-op re-run: %.1fs" % run.seconds)
     assert run.stats["changed"] == 0, run.changed_tasks()
-    # the apply plans read the stack converged: not one apply module runs
+    # every step reads the stack converged: not one apply request, not one module process for Kubernetes
     assert applies_made(run) == set()
+    assert len(engine_steps(run)) >= 8
 
 
 def test_drift_is_found_by_the_plan_and_repaired(local_env, stack, tmp_path):
@@ -283,9 +277,8 @@ def test_drift_is_found_by_the_plan_and_repaired(local_env, stack, tmp_path):
     local_env.kubectl("-n", ns, "annotate", "httproute", "bbr-gemma3-1b", "example.com/note=not ours")
     run = playbook(local_env, tmp_path, "site.yml", ns)
     assert run.rc == 0, run.failures()
-    assert applies_made(run) == {"Apply the namespace and the Hugging Face token Secret",
-                                 "Apply the model server Deployments and Services",
-                                 "Apply the Gateway, its routes and health checks"}
+    assert applies_made(run) == {"Secret %s/hf-secret" % ns, "Deployment %s/vllm-gemma-3-1b" % ns,
+                                 "HTTPRoute %s/gemma-host-based-routing" % ns}
     deployment = kget(local_env, "deployment", ns, "vllm-gemma-3-1b")
     assert deployment["metadata"]["labels"]["app.kubernetes.io/part-of"] == "gke-ai-inference-gateway"
     secret = kget(local_env, "secret", ns, "hf-secret")
@@ -313,9 +306,10 @@ def test_check_diff_on_empty_namespace_lists_changes_and_creates_nothing(local_e
         assert run.stats["changed"] > 0
         listed = json.dumps([result for _task, result in run.results() if result.get("changed")])
         for name in MODELS:
-            assert "Deployment vllm-%s" % name in listed
-            assert "HealthCheckPolicy vllm-%s-hc" % name in listed
-        assert "Gateway vllm-xlb" in listed and "HTTPRoute gemma-host-based-routing" in listed
+            assert "Deployment %s/vllm-%s" % (namespace, name) in listed
+            assert "HealthCheckPolicy %s/vllm-%s-hc" % (namespace, name) in listed
+        assert "Gateway %s/vllm-xlb" % namespace in listed
+        assert "HTTPRoute %s/gemma-host-based-routing" % namespace in listed
         assert not namespace_exists(local_env, namespace)
     finally:
         delete_namespace(local_env, namespace)
@@ -334,11 +328,13 @@ def test_check_diff_shows_a_pending_change(local_env, stack, tmp_path):
     run = playbook(local_env, tmp_path, "site.yml", stack.namespace, "--check", "--diff", "--tags", "vllm_model",
                    extra=extra)
     assert run.rc == 0, run.failures()
-    assert run.changed_tasks() == ["Apply the model server Deployments and Services"]
-    shown = [r["msg"] for name, r in run.results() if name == "Show what the apply changed (--diff)"
-             and not r.get("skipped")]
-    assert len(shown) == 1 and len(shown[0]) == 3  # one unified diff per Deployment
-    assert all(text.startswith("--- before: Deployment") and "+          value: DEBUG" in text for text in shown[0])
+    step = "Converge the namespace, the token Secret and the model servers; wait until they are Available"
+    assert run.changed_tasks() == [step]
+    (result,) = [r for name, r in run.results() if name == step]
+    assert sorted(result["updated"]) == sorted("Deployment %s/vllm-%s" % (stack.namespace, name) for name in MODELS)
+    diffs = result["diff"]  # one per Deployment, shown by the callback as unified diffs
+    assert [d["before_header"] for d in diffs] == result["updated"]
+    assert all("value: DEBUG" in d["after"] and "value: DEBUG" not in d["before"] for d in diffs)
     d = kget(local_env, "deployment", stack.namespace, "vllm-gemma-3-1b")
     assert "VLLM_LOGGING_LEVEL" not in json.dumps(d["spec"])
 
@@ -369,6 +365,16 @@ def test_status_report(local_env, stack, tmp_path):
         assert "<unknown>" not in line and '"value":' in line, line
         assert "PodMonitoring/%s/vllm-%s/metrics: 1/1 target(s) up" % (stack.namespace, model) in text
     assert "Recent warning events" in text
+    # The Google Cloud side, read from the GCP fake: the walkthrough's pool with its nodes, driver and limits, the
+    # adapter's binding, the proxy-only subnet, the certificate.
+    assert "Google Cloud (project local-project, cluster us-central1/local-cluster):" in text
+    assert "node pool gpupool: RUNNING, g2-standard-8, 1 x nvidia-l4 (driver LATEST)" in text
+    assert "autoscaling 0..5 in total" in text
+    assert "IAM roles/monitoring.viewer granted to the custom metrics adapter" in text
+    assert "proxy-only subnet proxy-only-subnet (us-central1): 10.129.0.0/23, REGIONAL_MANAGED_PROXY ACTIVE" in text
+    assert "certificate uc1-wildcard (us-central1): *.example.com, example.com, expires" in text
+    status = [r for name, r in run.results() if name == "Assemble the report"][0]["ansible_facts"]["infgw_status"]
+    assert status["google_cloud"]["problems"] == [] and status["google_cloud"]["node_pools"]["gpupool"]["nodes"] >= 0
 
 
 def test_scale_down_and_back(local_env, stack, tmp_path):
@@ -399,11 +405,15 @@ def test_teardown_reverse_order_keeps_crds(local_env, stack, tmp_path):
     assert kget(local_env, "crd", None, "inferencepools.inference.networking.k8s.io", check=False) is not None
     releases = local_env.kubectl("get", "secrets", "-A", "-l", "owner=helm", "-o", "json", check=False)
     assert ns not in releases.stdout
-    steps = ["cloud_armor", "hpa_metrics", "inference_pool", "bbr", "gateway", "vllm_model"]
-    ran = [name.split(":")[0].split()[1] for name, r in run.results()
-           if name.startswith("Teardown") and name.endswith("delete the objects") and not r.get("skipped")]
-    assert ran == sorted(ran, key=steps.index), ran  # reverse order of site.yml
-    assert {"hpa_metrics", "inference_pool", "bbr", "gateway", "vllm_model"} <= set(ran)
+    steps = ["hpa_metrics", "inference_pool", "bbr", "gateway", "vllm_model"]
+    deleted = {name.split(":")[0].split()[1]: r for name, r in run.results()
+               if name.startswith("Teardown") and name.endswith("delete the objects")}
+    assert list(deleted) == steps  # reverse order of site.yml
+    # each step deleted what its role applied, whatever the kinds (its ApplySet)
+    pruned = {step: {text.split()[0] for item in r["results"] for text in item["pruned"]} for step, r in deleted.items()}
+    assert pruned == {"hpa_metrics": {"HorizontalPodAutoscaler"}, "inference_pool": {"HTTPRoute", "InferenceObjective"},
+                      "bbr": {"HTTPRoute"}, "gateway": {"Gateway", "HTTPRoute", "HealthCheckPolicy"},
+                      "vllm_model": {"Deployment", "Service", "Secret"}}
     again = playbook(local_env, tmp_path, "playbooks/teardown.yml", ns)
     assert again.rc == 0 and again.stats["changed"] == 0
 
@@ -539,8 +549,10 @@ def test_redirect_and_tls_secret(local_env, tmp_path):
                                "class": "internal"}}
     try:
         local_env.kubectl("create", "namespace", namespace)
-        local_env.kubectl("create", "secret", "generic", "wildcard", "-n", namespace, "--type=kubernetes.io/tls",
-                          "--from-literal=tls.crt=not-a-real-certificate", "--from-literal=tls.key=not-a-real-key")
+        # local-up's *.example.com pair: the local load balancer serves it, and site.yml's final wait probes through it
+        local_env.kubectl("create", "secret", "tls", "wildcard", "-n", namespace,
+                          "--cert", local_env.env["INFGW_LOCAL_TLS_CERT_FILE"],
+                          "--key", local_env.env["INFGW_LOCAL_TLS_KEY_FILE"])
         run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", extra=extra)
         assert run.rc == 0, run.failures()
         gw = kget(local_env, "gateway", namespace, "vllm-xlb")
@@ -571,9 +583,10 @@ def test_removed_model_and_redirect_are_pruned(local_env, tmp_path):
         check = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", "--check",
                          extra=one)
         assert check.rc == 0, check.failures()
-        assert {"Delete the Deployments and Services of models no longer listed (and of a disabled chat UI)",
-                "Delete what the data model no longer has (health checks of removed models, a disabled redirect...)"
-                } <= set(check.changed_tasks())
+        would_delete = {text for _name, r in check.results() for text in r.get("pruned", [])}
+        assert would_delete == {"Deployment %s/vllm-small" % namespace, "Service %s/vllm-small" % namespace,
+                                "HealthCheckPolicy %s/vllm-small-hc" % namespace,
+                                "HTTPRoute %s/http-to-https-redirect" % namespace}
         assert kget(local_env, "deployment", namespace, "vllm-small", check=False) is not None  # check mode
         run = playbook(local_env, tmp_path, "site.yml", namespace, "--tags", "vllm_model,gateway", extra=one)
         assert run.rc == 0, run.failures()
@@ -584,5 +597,71 @@ def test_removed_model_and_redirect_are_pruned(local_env, tmp_path):
         route = kget(local_env, "httproute", namespace, "gemma-host-based-routing")
         assert route["spec"]["hostnames"] == ["tiny.example.com"]
         assert "sectionName" not in route["spec"]["parentRefs"][0]
+    finally:
+        delete_namespace(local_env, namespace)
+
+
+# --------------------------------------------------------------------------- manual replicas <-> autoscaling
+
+class DeploymentWatch:
+    """(spec.replicas, status.readyReplicas) of one Deployment at every change, from a watch in a thread."""
+
+    def __init__(self, api, namespace, name):
+        from kubernetes import client, watch
+        self.apps = client.AppsV1Api(api)
+        self.namespace, self.name = namespace, name
+        self.seen = []
+        self.watch = watch.Watch()
+        current = self.apps.read_namespaced_deployment(name, namespace)
+        self.seen.append((current.spec.replicas, current.status.ready_replicas or 0))
+        self.resource_version = current.metadata.resource_version
+        self.stopped = False
+        import threading
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            for event in self.watch.stream(self.apps.list_namespaced_deployment, self.namespace,
+                                           field_selector="metadata.name=%s" % self.name,
+                                           resource_version=self.resource_version, timeout_seconds=300):
+                obj = event["object"]
+                self.seen.append((obj.spec.replicas, obj.status.ready_replicas or 0))
+        except Exception:  # the stream ends when stop() closes it
+            if not self.stopped:
+                raise
+
+    def stop(self, settle=3.0):
+        time.sleep(settle)  # the controllers (ReplicaSet, HPA) act right after the run
+        self.stopped = True
+        self.watch.stop()
+        self.thread.join(10)
+        return self.seen
+
+
+def test_switching_between_manual_replicas_and_autoscaling_keeps_every_serving_pod(local_env, api, tmp_path):
+    """spec.replicas goes from the collection to the HPA (and back) without the API server resetting it to 1: the
+    Deployment's replicas and ready replicas never drop (Kubernetes' "Transferring ownership" of server-side
+    apply)."""
+    namespace = new_namespace("site-handover")
+    manual = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com", replicas=3)]}
+    autoscaled = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com", replicas=3,
+                                        autoscaling={"enabled": True, "min": 2, "max": 3})]}
+    tags = ("--tags", "vllm_model,hpa_metrics")
+    try:
+        run = playbook(local_env, tmp_path, "site.yml", namespace, *tags, extra=manual)
+        assert run.rc == 0, run.failures()
+        assert kget(local_env, "deployment", namespace, "vllm-tiny")["status"]["readyReplicas"] == 3
+        for extra, hpa in ((autoscaled, True), (manual, False)):
+            watch = DeploymentWatch(api, namespace, "vllm-tiny")
+            run = playbook(local_env, tmp_path, "site.yml", namespace, *tags, extra=extra)
+            seen = watch.stop()
+            assert run.rc == 0, run.failures()
+            assert all(replicas >= 3 and ready >= 3 for replicas, ready in seen), seen
+            assert (kget(local_env, "hpa", namespace, "vllm-tiny", check=False) is not None) is hpa
+        deployment = kget(local_env, "deployment", namespace, "vllm-tiny")
+        fields = [m for m in deployment["metadata"]["managedFields"] if m["manager"] == FIELD_MANAGER
+                  and m["operation"] == "Apply"]
+        assert "f:replicas" in fields[0]["fieldsV1"]["f:spec"]  # manual again: the collection owns the field
     finally:
         delete_namespace(local_env, namespace)

@@ -137,7 +137,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path):
         for key in ("env_id", "pod_netns", "service_cidr", "gateway_address_base"):
             assert other_state[key] != state[key], key
         assert not set(other_state["ports"].values()) & set(state["ports"].values())
-        other_ip, _ = run_sim(other)
+        other_ip = run_sim(other)[0]
 
         down = localenv("down")
         assert down.returncode == 0, down.stderr

@@ -531,7 +531,7 @@ def test_certificate_operation_goes_done():
     pem, key = _pem_pair()
     op = client.ok("POST", f"{base}/certificates?certificateId=c1",
                    {"selfManaged": {"pemCertificate": pem, "pemPrivateKey": key}})
-    assert op["done"] is False and "response" not in op
+    assert "done" not in op and "response" not in op  # proto3 JSON: false is left out
     time.sleep(0.35)
     got = client.ok("GET", f"/certificatemanager/v1/{op['name']}")
     assert got["done"] is True and got["response"]["name"].endswith("/certificates/c1")
@@ -565,3 +565,130 @@ def test_over_a_real_socket():
         assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("application/json")
     finally:
         server.shutdown()
+
+
+# --------------------------------------------------------------------------- what gcloud showed (test_gcloud_*.py)
+
+def _urlsafe(value: str) -> str:
+    """An etag or fingerprint as gcloud sends it back: decoded, then encoded in the URL-safe alphabet."""
+    return value.replace("+", "-").replace("/", "_")
+
+
+def test_etags_hold_a_character_of_both_alphabets_and_are_compared_as_bytes(fake):
+    from gcp_fake.world import new_etag, same_bytes
+
+    assert all(set(new_etag()) & {"+", "/"} for dummy in range(50))
+    assert same_bytes("a+b/cA==", "a-b_cA") and not same_bytes("a+b/cA==", "a+b/dA==") and not same_bytes("", "")
+    policy = fake.ok("POST", f"{CRM}:getIamPolicy", {})
+    policy["etag"] = _urlsafe(policy["etag"])
+    assert fake.ok("POST", f"{CRM}:setIamPolicy", {"policy": policy})["etag"]
+    fake.ok("POST", f"{REGIONAL}/securityPolicies", {"name": "armor"})
+    fingerprint = fake.ok("GET", f"{REGIONAL}/securityPolicies/armor")["fingerprint"]
+    fake.ok("PATCH", f"{REGIONAL}/securityPolicies/armor", {"description": "x", "fingerprint": _urlsafe(fingerprint)})
+
+
+def test_clusters_update_sets_node_pool_autoscaling(fake):
+    fake.ok("POST", f"{C}/nodePools", gpu_pool(autoscaling={"enabled": True, "totalMaxNodeCount": 5}))
+    update = {"name": C[len("/container/v1/"):], "update": {"desiredNodePoolId": "gpupool",
+                                                            "desiredNodePoolAutoscaling": {
+                                                                "enabled": True, "totalMinNodeCount": 0,
+                                                                "totalMaxNodeCount": 3}}}
+    op = fake.ok("PUT", C, update)
+    assert op["operationType"] == "UPDATE_CLUSTER" and op["status"] == "DONE"
+    assert fake.ok("GET", f"{C}/nodePools/gpupool")["autoscaling"] == {"enabled": True, "totalMaxNodeCount": 3,
+                                                                       "locationPolicy": "BALANCED"}
+    # gcloud's --no-enable-autoscaling: zeros and LOCATION_POLICY_UNSPECIFIED; GKE keeps an empty message.
+    off = {"enabled": False, "autoprovisioned": False, "locationPolicy": "LOCATION_POLICY_UNSPECIFIED",
+           "minNodeCount": 0, "maxNodeCount": 0, "totalMinNodeCount": 0, "totalMaxNodeCount": 0}
+    fake.ok("PUT", C, {"update": {"desiredNodePoolId": "gpupool", "desiredNodePoolAutoscaling": off}})
+    assert fake.ok("GET", f"{C}/nodePools/gpupool")["autoscaling"] == {}
+    status, out = fake.call("PUT", C, {"update": {"desiredNodePoolAutoscaling": {"enabled": True,
+                                                                                 "maxNodeCount": 2}}})
+    assert status == 400 and "desired_node_pool_id" in error(out)["message"]
+    status, out = fake.call("PUT", C, {"update": {"desiredNodePoolId": "gpupool", "desiredImageType": "UBUNTU",
+                                                  "desiredNodePoolAutoscaling": {"enabled": False}}})
+    assert status == 400 and "Exactly one update" in error(out)["message"]
+    status, out = fake.call("PUT", C, {"update": {"desiredImageType": "UBUNTU"}})
+    assert status == 501 and "desiredImageType" in error(out)["message"]
+
+
+def test_cluster_as_gcloud_reads_it_and_list():
+    client = Client()
+    client.world.cluster_endpoint = "127.0.0.1:6443"
+    client.world.cluster_ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    cluster = client.ok("GET", C)
+    assert cluster["zone"] == cluster["location"] == "us-central1"  # gcloud names the kubeconfig context with zone
+    assert cluster["endpoint"] == "127.0.0.1:6443"
+    assert base64_decode(cluster["masterAuth"]["clusterCaCertificate"]).startswith("-----BEGIN CERTIFICATE-----")
+    assert cluster["currentNodeCount"] == 2 and cluster["nodeConfig"]["machineType"] == "e2-standard-4"
+    listed = client.ok("GET", "/container/v1/projects/local-project/locations/-/clusters")["clusters"]
+    assert [c["name"] for c in listed] == ["local-cluster"]
+    assert client.ok("GET", "/container/v1/projects/local-project/locations/us-central1-a/clusters") == {}
+
+
+def base64_decode(value: str) -> str:
+    import base64
+
+    return base64.b64decode(value).decode()
+
+
+def test_oauth_scopes_unset_get_only_logging_and_monitoring(fake):
+    fake.ok("POST", f"{C}/nodePools", gpu_pool())
+    assert fake.ok("GET", f"{C}/nodePools/gpupool")["config"]["oauthScopes"] == [
+        "https://www.googleapis.com/auth/logging.write", "https://www.googleapis.com/auth/monitoring"]
+    scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+    body = gpu_pool(name="other")
+    body["nodePool"]["config"]["oauthScopes"] = scopes
+    fake.ok("POST", f"{C}/nodePools", body)
+    assert fake.ok("GET", f"{C}/nodePools/other")["config"]["oauthScopes"] == scopes
+
+
+def test_proto3_json_leaves_default_values_out(fake):
+    fake.ok("POST", f"{C}/nodePools", gpu_pool(initialNodeCount=0))
+    pool = fake.ok("GET", f"{C}/nodePools/gpupool")
+    assert "initialNodeCount" not in pool  # container: 0 is left out
+    assert pool["config"]["diskSizeGb"] == 100
+    fake.ok("POST", f"{GLOBAL}/securityPolicies", {"name": "armor"})
+    rule = fake.ok("GET", f"{GLOBAL}/securityPolicies/armor")["rules"][0]
+    assert rule["preview"] is False  # compute's JSON is not proto3's
+
+
+def test_aggregated_lists_and_accelerator_types(fake):
+    query = "?alt=json&includeAllScopes=True&maxResults=500&returnPartialSuccess=True"  # exactly what gcloud sends
+    subnets = fake.ok("GET", f"/compute/compute/v1/projects/local-project/aggregated/subnetworks{query}")
+    assert [s["name"] for s in subnets["items"]["regions/us-central1"]["subnetworks"]] == ["default"]
+    assert subnets["items"]["regions/us-east1"]["warning"]["code"] == "NO_RESULTS_ON_PAGE"
+    fake.ok("POST", f"{REGIONAL}/securityPolicies", {"name": "armor"})
+    policies = fake.ok("GET", f"/compute/compute/v1/projects/local-project/aggregated/securityPolicies{query}")
+    assert [p["name"] for p in policies["items"]["regions/us-central1"]["securityPolicies"]] == ["armor"]
+    types = fake.ok("GET", f"/compute/compute/v1/projects/local-project/aggregated/acceleratorTypes{query}")
+    zone = types["items"]["zones/us-central1-a"]["acceleratorTypes"]
+    assert {"nvidia-l4", "nvidia-l4-vws", "nvidia-tesla-t4"} <= {a["name"] for a in zone}
+    l4 = fake.ok("GET", "/compute/compute/v1/projects/local-project/zones/us-west1-b/acceleratorTypes/nvidia-l4")
+    assert l4["description"] == "NVIDIA L4" and l4["maximumCardsPerInstance"] == 8
+    assert fake.call("GET", "/compute/compute/v1/projects/local-project/zones/mars-1a/acceleratorTypes")[0] == 404
+    # A parameter the discovery document lists nowhere is still refused.
+    assert fake.call("GET", "/compute/compute/v1/projects/local-project/aggregated/subnetworks?nope=1")[0] == 400
+
+
+def test_patch_rule_clears_what_its_update_mask_names(fake):
+    fake.ok("POST", f"{GLOBAL}/securityPolicies", {"name": "armor"})
+    fake.ok("POST", f"{GLOBAL}/securityPolicies/armor/addRule", {
+        "priority": 10, "action": "deny(403)", "description": "keep",
+        "match": {"versionedExpr": "SRC_IPS_V1", "config": {"srcIpRanges": ["10.0.0.0/8"]}}})
+    # gcloud's `rules update 10 --action=allow`: updateMask=redirect_options,rate_limit_options, body action+priority
+    fake.ok("POST", f"{GLOBAL}/securityPolicies/armor/patchRule?priority=10&updateMask=redirect_options%2C"
+                    "rate_limit_options%2Cdescription", {"action": "allow", "priority": 10})
+    rule = fake.ok("GET", f"{GLOBAL}/securityPolicies/armor/getRule?priority=10")
+    assert rule["action"] == "allow" and "description" not in rule and rule["match"]["config"]["srcIpRanges"]
+
+
+def test_promoting_a_backup_proxy_only_subnet_demotes_the_active_one(fake):
+    body = {"network": "projects/local-project/global/networks/default", "purpose": "REGIONAL_MANAGED_PROXY"}
+    fake.ok("POST", f"{REGIONAL}/subnetworks", dict(body, name="active", ipCidrRange="10.129.0.0/23", role="ACTIVE"))
+    fake.ok("POST", f"{REGIONAL}/subnetworks", dict(body, name="backup", ipCidrRange="10.131.0.0/23", role="BACKUP"))
+    backup = fake.ok("GET", f"{REGIONAL}/subnetworks/backup")
+    fake.ok("PATCH", f"{REGIONAL}/subnetworks/backup?drainTimeoutSeconds=0",
+            {"role": "ACTIVE", "fingerprint": _urlsafe(backup["fingerprint"])})
+    roles = {s["name"]: s.get("role") for s in fake.ok("GET", f"{REGIONAL}/subnetworks")["items"]}
+    assert roles == {"default": None, "active": "BACKUP", "backup": "ACTIVE"}

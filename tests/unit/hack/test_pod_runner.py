@@ -77,8 +77,8 @@ def test_without_a_model_vllms_default_is_served():
 
 
 def test_vllm_command_forms():
-    assert images.vllm_command_model(["vllm", "serve", "org/m", "--port", "8000"]) == ["--model", "org/m", "--port",
-                                                                                      "8000"]
+    served = images.vllm_command_model(["vllm", "serve", "org/m", "--port", "8000"])
+    assert served == ["--model", "org/m", "--port", "8000"]
     assert images.vllm_command_model(["python3", "-m", "vllm.entrypoints.openai.api_server"]) == []
     assert images.vllm_command_model(["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "m"]) == \
         ["--model", "m"]
@@ -168,8 +168,8 @@ def test_vllm_pod_as_the_role_renders_it(ctx, tmp_path):
         "name": "inference-server", "image": "vllm/vllm-openai:v0.8.5.post1",
         "args": ["--model=$(MODEL)", "--tensor-parallel-size=1", "--dtype=bfloat16", "$$(MODEL)"],
         "env": [{"name": "MODEL", "value": "google/gemma-3-4b-it"},
-                {"name": "HUGGING_FACE_HUB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-secret",
-                                                                                   "key": "hf_api_token"}}},
+                {"name": "HUGGING_FACE_HUB_TOKEN",
+                 "valueFrom": {"secretKeyRef": {"name": "hf-secret", "key": "hf_api_token"}}},
                 {"name": "INFGW_SIM_TIME_TO_FIRST_TOKEN", "value": "150ms"},
                 {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
                 {"name": "WHERE", "value": "$(POD_IP):8000"}],
@@ -387,7 +387,7 @@ def serve_once(handler):
     listener.listen()
 
     def run():
-        conn, _ = listener.accept()
+        conn = listener.accept()[0]
         with conn:
             handler(conn)
         listener.close()

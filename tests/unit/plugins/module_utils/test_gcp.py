@@ -436,3 +436,97 @@ def test_diff_helpers():
     assert _gcp.diff_result(None, {"a": 1}, header="x") == expected
     assert _gcp.changed_keys({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": None}) == ["b"]
     assert _gcp.managed_view({"a": 1, "b": 2}, ["a"]) == {"a": 1}
+
+
+# --------------------------------------------------------------------------------------
+# converge: the one runner of the GCP modules
+
+
+class _Module(object):
+    """What converge uses of a GcpModule."""
+
+    def __init__(self, client, check_mode=False, diff=False, **params):
+        self.client = client
+        self.project = "local-project"
+        self.check_mode = check_mode
+        self._diff = diff
+        self.params = dict({"state": "present", "wait": True, "timeout": 60, "location": None}, **params)
+
+
+class _Labels(_gcp.GcpResource):
+    """A toy resource (a global security policy's labels): one setLabels per label, with the fingerprint read."""
+
+    service = "compute"
+    operation_style = "compute"
+    conflict_statuses = (412,)
+    result_key = "thing"
+    PATH = "compute/v1/projects/local-project/global/securityPolicies/t"
+
+    def label(self):
+        return "thing t"
+
+    def validate(self):
+        return [] if self.params.get("labels") is not None else ["labels is required"]
+
+    def read(self):
+        return self.client.get("compute", self.PATH)
+
+    def plan(self, current):
+        want = self.params["labels"]
+        have = (current or {}).get("labels") or {}
+        changes = [_gcp.Change("set_label:%s" % k, "POST", self.PATH + "/setLabels",
+                               {"labels": {k: v}, "labelFingerprint": (current or {}).get("fp", "")})
+                   for k, v in sorted(want.items()) if have.get(k) != v]
+        return _gcp.Plan(changes, {"labels": have}, {"labels": dict(have, **want)})
+
+
+def _thing(labels, fp="f1"):
+    return {"name": "t", "labels": labels, "fp": fp}
+
+
+def test_converge_plans_without_writing_in_check_mode():
+    client, fake, _clock = make_client([("GET", r"securityPolicies/t$", _thing({}))])
+    result = _gcp.converge(_Labels(_Module(client, check_mode=True, diff=True, labels={"a": "1", "b": "2"})))
+    assert result["changed"] is True and result["actions"] == ["set_label:a", "set_label:b"]
+    assert result["operations"] == [] and result["diff"]["after"] == {"labels": {"a": "1", "b": "2"}}
+    assert result["thing"] == _thing({}) and [c.method for c in fake.calls] == ["GET"]
+
+
+def test_converge_checks_input_before_any_request():
+    client, fake, _clock = make_client()
+    with pytest.raises(GcpError) as err:
+        _gcp.converge(_Labels(_Module(client)))
+    assert err.value.kind == "invalid" and "labels is required" in err.value.msg and fake.calls == []
+
+
+def test_converge_waits_for_every_operation_but_the_last_without_wait():
+    client, fake, _clock = make_client([
+        ("GET", r"securityPolicies/t$", _thing({})),
+        ("POST", r"setLabels$", compute_op("op-a", "RUNNING")),
+        ("GET", r"global/operations/op-a$", compute_op("op-a", "DONE")),
+        ("POST", r"setLabels$", compute_op("op-b", "RUNNING")),
+    ])
+    result = _gcp.converge(_Labels(_Module(client, wait=False, labels={"a": "1", "b": "2"})))
+    assert result["actions"] == ["set_label:a", "set_label:b"] and result["operations"] == ["op-a", "op-b"]
+    assert result["thing"] == _thing({})  # not read again: the last operation may still run
+
+
+def test_converge_reads_and_plans_again_after_a_conflict_and_is_bounded():
+    stale = (412, {"error": {"code": 412, "status": "FAILED_PRECONDITION", "message": "fingerprint"}})
+    client, fake, _clock = make_client([
+        ("GET", r"securityPolicies/t$", _thing({}, "f1")),
+        ("POST", r"setLabels$", stale),
+        ("GET", r"securityPolicies/t$", _thing({"a": "1"}, "f2")),  # someone else set a=1 meanwhile
+        ("POST", r"setLabels$", compute_op("op-b", "DONE")),
+        ("GET", r"securityPolicies/t$", _thing({"a": "1", "b": "2"}, "f3")),
+    ])
+    result = _gcp.converge(_Labels(_Module(client, labels={"a": "1", "b": "2"})))
+    assert result["actions"] == ["set_label:b"]  # only what was still to do
+    assert fake.calls[3].body["labelFingerprint"] == "f2"
+    assert [e["event"] for e in client.log][0] == "conflict"
+
+    client, fake, _clock = make_client([("GET", r"securityPolicies/t$", _thing({})), ("POST", r"setLabels$", stale),
+                                        ("GET", r"securityPolicies/t$", _thing({})), ("POST", r"setLabels$", stale)])
+    with pytest.raises(GcpError) as err:
+        _gcp.converge(_Labels(_Module(client, labels={"a": "1"})))
+    assert err.value.kind == "conflict" and "gave up after 2 attempts" in err.value.msg

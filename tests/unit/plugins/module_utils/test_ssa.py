@@ -12,7 +12,9 @@ import pytest
 
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._ssa import (
     apply_pending,
+    canonical_quantity,
     crd_version_schema,
+    is_quantity_path,
     object_label,
     values_equal,
     with_schema_defaults,
@@ -287,20 +289,76 @@ def test_an_unknown_list_encoding_is_a_change():
 
 
 @pytest.mark.parametrize("desired, served, equal", [
-    (4, "4", True),             # cpu: 4 is served as "4"
-    ("8000", 8000, True),
+    (4, "4", False),            # a number is not a string, unless the field is a quantity (below)
+    ("8000", 8000, False),
     (1, 1.0, True),
     (True, 1, False),           # a boolean is never a number
     ("true", True, False),
     (None, None, True),
     (None, "", False),
-    ("16Gi", "17179869184", False),  # another canonical form: undecided, so a change
-    ({"a": [1, {"b": "2"}]}, {"a": [1, {"b": 2}]}, True),
+    ("16Gi", "17179869184", False),
+    ({"a": [1, {"b": "2"}]}, {"a": [1, {"b": 2}]}, False),
+    ({"a": [1, {"b": "2"}]}, {"a": [1, {"b": "2"}]}, True),
     ({"a": 1}, {"a": 1, "b": 2}, False),
     ([1, 2], [2, 1], False),
 ])
 def test_values_equal(desired, served, equal):
     assert values_equal(desired, served) is equal
+
+
+@pytest.mark.parametrize("written, stored", [
+    (4, "4"), ("4", "4"), (0.5, "500m"), ("0.5", "500m"), ("0.7", "700m"), (1000, "1k"), ("1500m", "1500m"),
+    ("2048Mi", "2Gi"), ("1536Mi", "1536Mi"), ("0.5Gi", "512Mi"), ("1.5", "1500m"), ("100m", "100m"),
+    ("25Gi", "25Gi"), ("10G", "10G"), ("1e3", "1e3"), (1e-05, "10e-6"), ("512", "512"), ("0", "0"), (0, "0"),
+    ("-1", "-1"), ("1k", "1k"), ("1000k", "1M"), ("0.000000001", "1n"), ("1Ki", "1Ki"), ("0.5Ki", "512"),
+])
+def test_canonical_quantity_is_what_the_api_server_stores(written, stored):
+    assert canonical_quantity(written) == stored
+
+
+@pytest.mark.parametrize("value", ["25 GB", "lots", "", True, None, [], "0.0000000001", "1Zi"])
+def test_canonical_quantity_refuses_what_it_cannot_decide(value):
+    assert canonical_quantity(value) is None
+
+
+@pytest.mark.parametrize("path, quantity", [
+    (("spec", "template", "spec", "containers", 0, "resources", "limits", "cpu"), True),
+    (("spec", "resources", "requests", "storage"), True),
+    (("spec", "hard", "pods"), True),
+    (("spec", "limits", 0, "defaultRequest", "memory"), True),
+    (("spec", "metrics", 0, "external", "target", "averageValue"), True),
+    (("spec", "template", "spec", "volumes", 0, "emptyDir", "sizeLimit"), True),
+    (("spec", "ports", 0, "targetPort"), False),
+    (("spec", "replicas"), False),
+    (("spec", "strategy", "rollingUpdate", "maxUnavailable"), False),
+    (("spec", "default", "timeoutSec"), False),
+])
+def test_quantity_paths(path, quantity):
+    assert is_quantity_path(path) is quantity
+
+
+def test_quantities_of_built_in_kinds_compare_in_canonical_form():
+    obj = live("deployment")
+    desired = configuration(obj)
+    limits = desired["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    limits["cpu"] = 6  # served as "6"
+    assert apply_pending(desired, obj, MANAGER, builtin=True) is None
+    assert apply_pending(desired, obj, MANAGER) == "spec.template.spec.containers[0].resources.limits.cpu differs"
+    limits["memory"] = "26843545600"  # 25Gi, but stored as written: an apply changes the object
+    assert apply_pending(desired, obj, MANAGER, builtin=True) == (
+        "spec.template.spec.containers[0].resources.limits.memory differs")
+
+
+def test_an_hpa_target_written_as_a_fraction_is_its_milli_form():
+    obj = _owned_scalars("autoscaling/v2", "HorizontalPodAutoscaler",
+                         {"metrics": [{"type": "External", "external": {"target": {"type": "Value", "value": "700m"}}}]},
+                         {"f:metrics": {}})
+    desired = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "x", "namespace": "n"},
+               "spec": {"metrics": [{"type": "External", "external": {"target": {"type": "Value", "value": "0.7"}}}]}}
+    assert apply_pending(desired, obj, MANAGER, builtin=True) is None
+    desired["spec"]["metrics"][0]["external"]["target"]["value"] = "0.75"
+    assert apply_pending(desired, obj, MANAGER, builtin=True) == "spec.metrics differs"
 
 
 def test_object_label():
@@ -320,3 +378,48 @@ def test_a_bare_object_that_exists_is_not_a_change():
     assert apply_pending(desired, None, MANAGER) == "does not exist"
     labelled = dict(desired, metadata=dict(desired["metadata"], labels={"a": "b"}))
     assert apply_pending(labelled, existing, MANAGER) == "not applied by %s as v1 yet" % MANAGER
+
+
+# --- "unchanged" errs towards "changed": a number and its decimal string are equal only for quantities -----------
+
+def _owned_scalars(api_version, kind, spec, owned_spec):
+    """A live object whose spec our manager owns field by field (owned_spec: the fieldsV1 of spec)."""
+    return {"apiVersion": api_version, "kind": kind, "metadata": {
+        "name": "x", "namespace": "n", "managedFields": [{
+            "manager": MANAGER, "operation": "Apply", "apiVersion": api_version, "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": owned_spec}}]}, "spec": spec}
+
+
+SERVICE_PORT = 'k:{"port":8000,"protocol":"TCP"}'
+
+
+@pytest.mark.parametrize("desired_spec, live_spec, owned, reason", [
+    # an int-or-string is kept as given: "8000" names a port, 8000 is a number; an apply would change it
+    ({"ports": [{"port": 8000, "protocol": "TCP", "targetPort": "8000"}]},
+     {"ports": [{"port": 8000, "protocol": "TCP", "targetPort": 8000}]},
+     {"f:ports": {SERVICE_PORT: {".": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}}},
+     "spec.ports[0].targetPort differs"),
+    ({"ports": [{"port": 8000, "protocol": "TCP", "targetPort": 8000}]},
+     {"ports": [{"port": 8000, "protocol": "TCP", "targetPort": "8000"}]},
+     {"f:ports": {SERVICE_PORT: {".": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}}},
+     "spec.ports[0].targetPort differs"),
+])
+def test_an_int_or_string_is_not_a_quantity(desired_spec, live_spec, owned, reason):
+    obj = _owned_scalars("v1", "Service", live_spec, owned)
+    desired = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x", "namespace": "n"}, "spec": desired_spec}
+    assert apply_pending(desired, obj, MANAGER) == reason
+    assert apply_pending(desired, obj, MANAGER, builtin=True) == reason
+
+
+@pytest.mark.parametrize("desired_spec, reason", [
+    ({"replicas": "3", "strategy": {"rollingUpdate": {"maxUnavailable": 1}}}, "spec.replicas differs"),
+    ({"replicas": 3, "strategy": {"rollingUpdate": {"maxUnavailable": "1"}}},
+     "spec.strategy.rollingUpdate.maxUnavailable differs"),
+])
+def test_replicas_and_max_unavailable_are_not_quantities(desired_spec, reason):
+    obj = _owned_scalars("apps/v1", "Deployment", {"replicas": 3, "strategy": {"rollingUpdate": {"maxUnavailable": 1}}},
+                         {"f:replicas": {}, "f:strategy": {"f:rollingUpdate": {"f:maxUnavailable": {}}}})
+    desired = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "n"},
+               "spec": desired_spec}
+    assert apply_pending(desired, obj, MANAGER) == reason
+    assert apply_pending(desired, obj, MANAGER, builtin=True) == reason

@@ -7,7 +7,8 @@ import base64
 
 import pytest
 
-from ansible_collections.gke_ai.inference_gateway.plugins.modules import certificate_manager_certificate as cmc
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _certificate_manager_certificate as cmc
+from ansible_collections.gke_ai.inference_gateway.plugins.modules import certificate_manager_certificate
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
@@ -85,13 +86,13 @@ def test_create_then_noop_and_the_key_never_in_output(google, capsys):
     google.add("POST", r"locations/us-central1/certificates$", lro(OP, done=False))
     google.add("GET", "v1/" + OP + "$", lro(OP, done=True))
     google.add("GET", CERT_RE, api_cert())
-    result = run_module(cmc, capsys, diff=True, **ARGS)
+    result = run_module(certificate_manager_certificate, capsys, diff=True, **ARGS)
     assert result["changed"] is True and result["actions"] == ["create"]
     assert google.calls[1].query == {"certificateId": "gw-cert"}
     assert result["diff"]["after"] == {"certificate_sha256": cmc.fingerprint(CHAIN)}
     assert "TUlJRXZRSUJBREFO" not in result["_raw"]
     google.add("GET", CERT_RE, api_cert())
-    again = run_module(cmc, capsys, **ARGS)
+    again = run_module(certificate_manager_certificate, capsys, **ARGS)
     assert again["changed"] is False and again["fingerprint"] == cmc.fingerprint(CHAIN)
 
 
@@ -99,7 +100,7 @@ def test_new_certificate_is_patched_with_a_mask(google, capsys):
     google.add("GET", CERT_RE, api_cert(OTHER, labels={"app": "old"}))
     google.add("PATCH", CERT_RE, lro(OP, done=True))
     google.add("GET", CERT_RE, api_cert())
-    result = run_module(cmc, capsys, diff=True, labels={"app": "gw"}, **ARGS)
+    result = run_module(certificate_manager_certificate, capsys, diff=True, labels={"app": "gw"}, **ARGS)
     assert result["actions"] == ["update"] and result["update_mask"] == ["labels", "selfManaged"]
     assert google.calls[1].query == {"updateMask": "labels,selfManaged"}
     assert result["diff"]["before"]["certificate_sha256"] == cmc.fingerprint(OTHER)
@@ -109,16 +110,16 @@ def test_new_certificate_is_patched_with_a_mask(google, capsys):
 def test_changed_certificate_without_key_fails(google, capsys):
     google.add("GET", CERT_RE, api_cert(OTHER))
     args = merged(ARGS, private_key=None)
-    result = run_module(cmc, capsys, **args)
+    result = run_module(certificate_manager_certificate, capsys, **args)
     assert result["failed"] is True and "private_key is required" in result["msg"]
 
 
 def test_check_mode_and_absent(google, capsys):
     google.add("GET", CERT_RE, api_cert(OTHER))
-    result = run_module(cmc, capsys, check_mode=True, **ARGS)
+    result = run_module(certificate_manager_certificate, capsys, check_mode=True, **ARGS)
     assert result["changed"] is True and len(google.calls) == 1
     google.add("GET", CERT_RE, api_cert())
     google.add("DELETE", CERT_RE, lro(OP, done=True))
-    result = run_module(cmc, capsys, state="absent", project="local-project", location="us-central1",
+    result = run_module(certificate_manager_certificate, capsys, state="absent", project="local-project", location="us-central1",
                         name="gw-cert")
     assert result["changed"] is True and result["certificate"] == {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.gke_ai.inference_gateway.plugins.modules import compute_security_policy as csp
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _compute_security_policy as csp
+from ansible_collections.gke_ai.inference_gateway.plugins.modules import compute_security_policy
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
@@ -114,7 +115,7 @@ def test_create_runs_one_insert(google, capsys):
     google.add("POST", r"regions/us-central1/securityPolicies$", compute_op("op-1", "RUNNING", region="us-central1"))
     google.add("GET", OPS_RE + "op-1$", compute_op("op-1", "DONE", region="us-central1"))
     google.add("GET", POLICY_RE, api_policy())
-    result = run_module(csp, capsys, diff=True, **WALKTHROUGH)
+    result = run_module(compute_security_policy, capsys, diff=True, **WALKTHROUGH)
     assert result["changed"] is True and result["actions"] == ["create"]
     assert [r["priority"] for r in google.calls[1].body["rules"]] == [1000, DEFAULT]
     assert result["diff"]["after"]["rules"][1] == {"priority": DEFAULT, "action": "deny(403)",
@@ -124,7 +125,7 @@ def test_create_runs_one_insert(google, capsys):
 
 def test_rerun_is_a_no_op(google, capsys):
     google.add("GET", POLICY_RE, api_policy())
-    result = run_module(csp, capsys, **WALKTHROUGH)
+    result = run_module(compute_security_policy, capsys, **WALKTHROUGH)
     assert result["changed"] is False and len(google.calls) == 1
 
 
@@ -136,7 +137,7 @@ def test_rules_added_patched_removed_in_order(google, capsys):
     google.add("POST", POLICY_RE[:-1] + "/patchRule$", compute_op("op-p2", "DONE", region="us-central1"))
     google.add("POST", POLICY_RE[:-1] + "/removeRule$", compute_op("op-r", "DONE", region="us-central1"))
     google.add("GET", POLICY_RE, api_policy())
-    result = run_module(csp, capsys, diff=True, **WALKTHROUGH)
+    result = run_module(compute_security_policy, capsys, diff=True, **WALKTHROUGH)
     assert result["actions"] == ["patch_rule:1000", "patch_rule:%d" % DEFAULT, "remove_rule:900"]
     assert google.calls[1].query == {"priority": 1000}
     assert google.calls[1].body["match"]["config"]["srcIpRanges"] == ["203.0.113.0/24"]
@@ -146,7 +147,7 @@ def test_rules_added_patched_removed_in_order(google, capsys):
 
 def test_check_mode_changes_nothing(google, capsys):
     google.add("GET", POLICY_RE, api_policy(rules=[api_rule(DEFAULT, "allow")]))
-    result = run_module(csp, capsys, check_mode=True, **WALKTHROUGH)
+    result = run_module(compute_security_policy, capsys, check_mode=True, **WALKTHROUGH)
     assert result["changed"] is True
     assert result["actions"] == ["patch_rule:%d" % DEFAULT, "add_rule:1000"]
     assert [c.method for c in google.calls] == ["GET"]
@@ -155,7 +156,7 @@ def test_check_mode_changes_nothing(google, capsys):
 def test_unlisted_default_rule_is_left_alone(google, capsys):
     google.add("GET", POLICY_RE, api_policy(rules=[api_rule(1000, "allow", ["203.0.113.0/24"]),
                                                    api_rule(DEFAULT, "allow")]))
-    result = run_module(csp, capsys, diff=True, project="local-project", region="us-central1", name="vllm-armor",
+    result = run_module(compute_security_policy, capsys, diff=True, project="local-project", region="us-central1", name="vllm-armor",
                         rules=[{"priority": 1000, "action": "allow", "src_ip_ranges": ["203.0.113.0/24"]}])
     assert result["changed"] is False
     assert result["diff"]["before"] == result["diff"]["after"]
@@ -166,21 +167,21 @@ def test_description_patch_carries_the_fingerprint(google, capsys):
                                                              region=None))
     google.add("PATCH", r"global/securityPolicies/edge$", compute_op("op-d", "DONE"))
     google.add("GET", r"global/securityPolicies/edge$", dict(api_policy(description="new"), name="edge"))
-    result = run_module(csp, capsys, project="local-project", name="edge", description="new")
+    result = run_module(compute_security_policy, capsys, project="local-project", name="edge", description="new")
     assert result["actions"] == ["update_description"]
     assert google.calls[1].body == {"description": "new", "fingerprint": "Zm9v"}
 
 
 def test_type_cannot_change(google, capsys):
     google.add("GET", POLICY_RE, api_policy())
-    result = run_module(csp, capsys, type="CLOUD_ARMOR_EDGE", **WALKTHROUGH)
+    result = run_module(compute_security_policy, capsys, type="CLOUD_ARMOR_EDGE", **WALKTHROUGH)
     assert result["failed"] is True and "type cannot change" in result["msg"]
 
 
 def test_absent(google, capsys):
     google.add("GET", POLICY_RE, api_policy())
     google.add("DELETE", POLICY_RE, compute_op("op-del", "DONE", region="us-central1"))
-    result = run_module(csp, capsys, state="absent", project="local-project", region="us-central1",
+    result = run_module(compute_security_policy, capsys, state="absent", project="local-project", region="us-central1",
                         name="vllm-armor")
     assert result["changed"] is True and result["actions"] == ["delete"]
 
@@ -190,7 +191,7 @@ def test_operation_error_names_the_rule(google, capsys):
     google.add("POST", POLICY_RE[:-1] + "/addRule$", compute_op("op-a", "RUNNING", region="us-central1"))
     google.add("GET", OPS_RE + "op-a$", compute_op("op-a", "DONE", region="us-central1", error={
         "code": "INVALID_FIELD_VALUE", "message": "Invalid value for field 'resource.match.config.srcIpRanges'"}))
-    result = run_module(csp, capsys, **WALKTHROUGH)
+    result = run_module(compute_security_policy, capsys, **WALKTHROUGH)
     assert result["failed"] is True
     assert result["msg"].startswith("add rule 1000 to regional (us-central1) security policy vllm-armor failed: "
                                     "operation op-a ended in error INVALID_FIELD_VALUE")
@@ -201,7 +202,7 @@ def test_a_retried_insert_carries_the_same_request_id(google, capsys):
     google.add("POST", r"regions/us-central1/securityPolicies$", (503, {"error": {"code": 503, "message": "later"}}))
     google.add("POST", r"regions/us-central1/securityPolicies$", compute_op("op-1", "DONE", region="us-central1"))
     google.add("GET", POLICY_RE, api_policy())
-    result = run_module(csp, capsys, **WALKTHROUGH)
+    result = run_module(compute_security_policy, capsys, **WALKTHROUGH)
     assert result["changed"] is True
     first, second = google.calls[1].query["requestId"], google.calls[2].query["requestId"]
     assert first == second and len(first) == 36
@@ -215,7 +216,7 @@ def test_a_stale_fingerprint_is_refreshed_once(google, capsys):
     google.add("GET", POLICY_RE, dict(api_policy(description="other"), fingerprint="YmFy"))
     google.add("PATCH", POLICY_RE, compute_op("op-d", "DONE", region="us-central1"))
     google.add("GET", POLICY_RE, api_policy(description="new"))
-    result = run_module(csp, capsys, project="local-project", region="us-central1", name="vllm-armor",
+    result = run_module(compute_security_policy, capsys, project="local-project", region="us-central1", name="vllm-armor",
                         description="new")
     assert result["changed"] is True
     assert [c.body.get("fingerprint") for c in google.calls if c.method == "PATCH"] == ["Zm9v", "YmFy"]

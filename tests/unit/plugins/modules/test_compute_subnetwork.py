@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.gke_ai.inference_gateway.plugins.modules import compute_subnetwork as cs
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _compute_subnetwork as cs
+from ansible_collections.gke_ai.inference_gateway.plugins.modules import compute_subnetwork
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
@@ -69,9 +70,9 @@ def test_validation(kw, problem):
 
 def test_plan():
     desired = cs.desired_state("local-project", params())
-    assert cs.plan(cs.current_state(api_subnet()), desired) == ([], False)
-    assert cs.plan(cs.current_state(api_subnet(role="BACKUP")), desired) == ([], True)
-    assert cs.plan(cs.current_state(api_subnet(ipCidrRange="10.0.0.0/24", purpose="PRIVATE")), desired)[0] == \
+    assert cs.plan_changes(cs.current_state(api_subnet()), desired) == ([], False)
+    assert cs.plan_changes(cs.current_state(api_subnet(role="BACKUP")), desired) == ([], True)
+    assert cs.plan_changes(cs.current_state(api_subnet(ipCidrRange="10.0.0.0/24", purpose="PRIVATE")), desired)[0] == \
         ["ip_cidr_range", "purpose"]
 
 
@@ -80,19 +81,19 @@ def test_create_then_noop(google, capsys):
     google.add("POST", r"regions/us-central1/subnetworks$", compute_op("op-1", "RUNNING", region="us-central1"))
     google.add("GET", r"regions/us-central1/operations/op-1$", compute_op("op-1", "DONE", region="us-central1"))
     google.add("GET", SUBNET_RE, api_subnet())
-    result = run_module(cs, capsys, diff=True, **ARGS)
+    result = run_module(compute_subnetwork, capsys, diff=True, **ARGS)
     assert result["changed"] is True and result["actions"] == ["create"]
     assert result["subnetwork"]["state"] == "READY"
     assert result["diff"]["after"]["purpose"] == "REGIONAL_MANAGED_PROXY"
     google.add("GET", SUBNET_RE, api_subnet())
-    again = run_module(cs, capsys, **ARGS)
+    again = run_module(compute_subnetwork, capsys, **ARGS)
     assert again["changed"] is False
 
 
 def test_range_change_fails_clearly(google, capsys):
     google.add("GET", SUBNET_RE, api_subnet())
     args = merged(ARGS, ip_cidr_range="10.130.0.0/23")
-    result = run_module(cs, capsys, **args)
+    result = run_module(compute_subnetwork, capsys, **args)
     assert result["failed"] is True
     assert "ip_cidr_range (is 10.129.0.0/23, wanted 10.130.0.0/23) cannot change on an existing subnet" in \
         result["msg"]
@@ -102,25 +103,25 @@ def test_role_is_patched_with_the_fingerprint(google, capsys):
     google.add("GET", SUBNET_RE, api_subnet(role="BACKUP"))
     google.add("PATCH", SUBNET_RE, compute_op("op-2", "DONE", region="us-central1"))
     google.add("GET", SUBNET_RE, api_subnet())
-    result = run_module(cs, capsys, **ARGS)
+    result = run_module(compute_subnetwork, capsys, **ARGS)
     assert result["actions"] == ["set_role"]
     assert google.calls[1].body == {"role": "ACTIVE", "fingerprint": "ZmluZw=="}
 
 
 def test_check_mode_and_absent(google, capsys):
     google.add("GET", SUBNET_RE, api_subnet())
-    result = run_module(cs, capsys, check_mode=True, state="absent", project="local-project", region="us-central1",
+    result = run_module(compute_subnetwork, capsys, check_mode=True, state="absent", project="local-project", region="us-central1",
                         name="proxy-only")
     assert result["changed"] is True and len(google.calls) == 1
     google.add("GET", SUBNET_RE, api_subnet())
     google.add("DELETE", SUBNET_RE, compute_op("op-3", "DONE", region="us-central1"))
-    result = run_module(cs, capsys, state="absent", project="local-project", region="us-central1", name="proxy-only")
+    result = run_module(compute_subnetwork, capsys, state="absent", project="local-project", region="us-central1", name="proxy-only")
     assert result["changed"] is True and result["subnetwork"] == {}
 
 
 def test_description_difference_is_a_warning(google, capsys, monkeypatch):
     warnings = []
-    monkeypatch.setattr(cs.GcpModule, "warn", lambda self, msg: warnings.append(msg))
+    monkeypatch.setattr(test_gcp_support._gcp.GcpModule, "warn", lambda self, msg: warnings.append(msg))
     google.add("GET", SUBNET_RE, api_subnet(description="old"))
-    result = run_module(cs, capsys, description="new", **ARGS)
+    result = run_module(compute_subnetwork, capsys, description="new", **ARGS)
     assert result["changed"] is False and "cannot change it after creation" in warnings[0]

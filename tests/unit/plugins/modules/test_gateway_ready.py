@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Unit tests for the HTTP probe logic of plugins/modules/gateway_ready.py, against a tiny
-# http.server on 127.0.0.1 that behaves like a GKE load balancer still propagating routes.
+# Unit tests for the gateway_ready module (its wait and HTTP probes live in plugins/module_utils/_gateway_wait.py),
+# against a tiny http.server on 127.0.0.1 that behaves like a GKE load balancer still propagating routes.
 from __future__ import annotations
 
 import json
@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.gke_ai.inference_gateway.plugins.modules import gateway_ready as gr
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _gateway_wait as gr
+from ansible_collections.gke_ai.inference_gateway.plugins.modules import gateway_ready
 
 
 class FakeLB(object):
@@ -236,7 +237,7 @@ def test_argument_spec_matches_documentation():
     """Every option in the argument spec is documented with the same type and default (sanity's job too)."""
     import yaml
 
-    doc = yaml.safe_load(gr.DOCUMENTATION)["options"]
+    doc = yaml.safe_load(gateway_ready.DOCUMENTATION)["options"]
     for name, spec in gr.MODULE_ARG_SPEC.items():
         assert name in doc, name
         assert doc[name]["type"] == spec["type"], name
@@ -506,7 +507,7 @@ def test_probes_run_after_status_gates(fake_cluster):
 def test_missing_gateway_api_is_fatal():
     api = FakeApi()
     runner = gr.GatewayReadiness(FakeModule(), FakeDynClient(api, []), _params(), False, time.monotonic())
-    with pytest.raises(gr._Fatal, match="Gateway API .* is not served"):
+    with pytest.raises(gr.GatewayWaitError, match="Gateway API .* is not served"):
         runner.run()
 
 

@@ -8,7 +8,8 @@ import copy
 
 import pytest
 
-from ansible_collections.gke_ai.inference_gateway.plugins.modules import gke_node_pool as gnp
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _gke_node_pool as gnp
+from ansible_collections.gke_ai.inference_gateway.plugins.modules import gke_node_pool
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
@@ -33,7 +34,7 @@ def params(**kw):
     """Module params as AnsibleModule would hand them over (every option present)."""
     out = dict(state="present", machine_type=None, accelerator=None, node_locations=None, autoscaling=None,
                initial_node_count=None, node_count=None, spot=None, labels=None, taints=None, service_account=None,
-               disk_size_gb=None, disk_type=None, recreate=False)
+               oauth_scopes=None, disk_size_gb=None, disk_type=None, recreate=False)
     out.update(BASE)
     out.update(kw)
     if out["accelerator"] is not None:
@@ -79,12 +80,53 @@ def test_walkthrough_create_body_is_the_gcloud_command_and_valid():
         "name": "gpupool",
         "config": {"machineType": "g2-standard-8",
                    "accelerators": [{"acceleratorType": "nvidia-l4", "acceleratorCount": "1",
-                                     "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]},
+                                     "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}],
+                   "oauthScopes": list(gnp.GCLOUD_DEFAULT_SCOPES)},
         "locations": ["us-central1-a", "us-central1-b", "us-central1-c"],
         "autoscaling": {"enabled": True, "totalMinNodeCount": 0, "totalMaxNodeCount": 5},
         "initialNodeCount": 0,
     }}
     assert_valid_body("container", "CreateNodePoolRequest", body)
+
+
+def test_default_scopes_are_gclouds_six():
+    """What `gcloud container node-pools create` sends without --scopes (gke-default), sorted like gcloud's."""
+    assert list(gnp.GCLOUD_DEFAULT_SCOPES) == [
+        "https://www.googleapis.com/auth/devstorage.read_only", "https://www.googleapis.com/auth/logging.write",
+        "https://www.googleapis.com/auth/monitoring", "https://www.googleapis.com/auth/service.management.readonly",
+        "https://www.googleapis.com/auth/servicecontrol", "https://www.googleapis.com/auth/trace.append"]
+
+
+@pytest.mark.parametrize("given, expanded", [
+    (["cloud-platform"], ["https://www.googleapis.com/auth/cloud-platform"]),
+    (["storage-ro", "https://www.googleapis.com/auth/devstorage.read_only", " logging.write "],
+     ["https://www.googleapis.com/auth/devstorage.read_only", "https://www.googleapis.com/auth/logging.write"]),
+    (["gke-default"], sorted(gnp.GCLOUD_DEFAULT_SCOPES)),
+])
+def test_scopes_take_full_urls_and_gcloud_aliases(given, expanded):
+    assert gnp.expand_scopes(given) == expanded
+    body = gnp.create_body("p", params(oauth_scopes=given))
+    assert body["nodePool"]["config"]["oauthScopes"] == expanded
+    assert_valid_body("container", "CreateNodePoolRequest", body)
+
+
+def test_scopes_compared_as_a_set_only_when_set_and_need_a_new_pool():
+    scopes = ["https://www.googleapis.com/auth/logging.write", "https://www.googleapis.com/auth/monitoring"]
+    have = gnp.current_state(api_pool(config={"oauthScopes": scopes}))
+    assert gnp.plan_changes(have, gnp.desired_state(params())) == ([], [])
+    assert gnp.plan_changes(have, gnp.desired_state(params(oauth_scopes=["monitoring", "logging.write"]))) == ([], [])
+    assert gnp.plan_changes(have, gnp.desired_state(params(oauth_scopes=["cloud-platform"]))) == (["oauth_scopes"], [])
+
+
+def test_driver_version_update_body_is_what_gcloud_sends():
+    """`gcloud container node-pools update --accelerator type=nvidia-l4,count=1,gpu-driver-version=latest` sends
+    nodePools.update with the accelerator (the name field aside)."""
+    desired = gnp.desired_state(params(accelerator={"type": "nvidia-l4", "gpu_driver_version": "LATEST"}))
+    reqs = gnp.update_requests("v1/p", desired, ["accelerator"])
+    assert reqs == [("update_accelerator", "PUT", "v1/p", {"accelerators": [
+        {"acceleratorType": "nvidia-l4", "acceleratorCount": "1",
+         "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]})]
+    assert_valid_body("container", "UpdateNodePoolRequest", reqs[0][3])
 
 
 def test_create_body_with_every_field_is_valid():
@@ -156,7 +198,13 @@ def test_driver_version_and_location_policy_compared_only_when_set():
     have = gnp.current_state(api_pool())
     assert gnp.plan_changes(have, gnp.desired_state(params(accelerator={"type": "nvidia-l4"}))) == ([], [])
     assert gnp.plan_changes(have, gnp.desired_state(params(
-        accelerator={"type": "nvidia-l4", "gpu_driver_version": "DEFAULT"}))) == (["accelerator"], [])
+        accelerator={"type": "nvidia-l4", "gpu_driver_version": "DEFAULT"}))) == ([], ["accelerator"])
+    without_driver = gnp.current_state(api_pool(config={"accelerators": [{"acceleratorCount": "1",
+                                                                          "acceleratorType": "nvidia-l4"}]}))
+    assert gnp.plan_changes(without_driver, gnp.desired_state(params(
+        accelerator={"type": "nvidia-l4", "gpu_driver_version": "LATEST"}))) == ([], ["accelerator"])
+    assert gnp.plan_changes(without_driver, gnp.desired_state(params(
+        accelerator={"type": "nvidia-tesla-t4", "gpu_driver_version": "LATEST"}))) == (["accelerator"], [])
     assert gnp.plan_changes(have, gnp.desired_state(params(
         autoscaling={"total_max_node_count": 5, "location_policy": "BALANCED"}))) == ([], ["autoscaling"])
 
@@ -223,7 +271,7 @@ def test_create_waits_for_the_operation_and_returns_the_pool(google, capsys):
     google.add("POST", r"clusters/local-cluster/nodePools$", container_op("op-create", "RUNNING"))
     google.add("GET", OPS_RE + "op-create$", container_op("op-create", "DONE"))
     google.add("GET", POOL_RE, api_pool())
-    result = run_module(gnp, capsys, diff=True, **WALKTHROUGH)
+    result = run_module(gke_node_pool, capsys, diff=True, **WALKTHROUGH)
     assert result["changed"] is True and result["actions"] == ["create"]
     assert result["operations"] == ["op-create"]
     assert result["node_pool"]["name"] == "gpupool"
@@ -238,14 +286,14 @@ def test_create_waits_for_the_operation_and_returns_the_pool(google, capsys):
 
 def test_rerun_is_a_no_op(google, capsys):
     google.add("GET", POOL_RE, api_pool())
-    result = run_module(gnp, capsys, **WALKTHROUGH)
+    result = run_module(gke_node_pool, capsys, **WALKTHROUGH)
     assert result["changed"] is False and result["actions"] == [] and len(google.calls) == 1
 
 
 def test_check_mode_reports_in_place_changes_and_calls_nothing(google, capsys):
     google.add("GET", POOL_RE, api_pool())
     wanted = merged(WALKTHROUGH, autoscaling={"total_max_node_count": 8}, labels={"gpu": "l4"})
-    result = run_module(gnp, capsys, check_mode=True, diff=True, **wanted)
+    result = run_module(gke_node_pool, capsys, check_mode=True, diff=True, **wanted)
     assert result["changed"] is True
     assert result["actions"] == ["update_labels", "set_autoscaling"]
     assert result["diff"]["before"]["labels"] == {} and result["diff"]["after"]["labels"] == {"gpu": "l4"}
@@ -260,17 +308,35 @@ def test_in_place_updates_run_one_after_another(google, capsys):
     google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", container_op("op-auto", "DONE"))
     google.add("GET", POOL_RE, api_pool(autoscaling={"enabled": True, "totalMaxNodeCount": 8}))
     args = merged(WALKTHROUGH, autoscaling={"total_max_node_count": 8}, labels={"gpu": "l4"})
-    result = run_module(gnp, capsys, **args)
+    result = run_module(gke_node_pool, capsys, **args)
     assert result["changed"] is True and result["actions"] == ["update_labels", "set_autoscaling"]
     assert result["changed_fields"] == ["autoscaling", "labels"]
     assert google.calls[1].body == {"labels": {"labels": {"gpu": "l4"}}}
     assert google.calls[3].body == {"autoscaling": {"enabled": True, "totalMinNodeCount": 0, "totalMaxNodeCount": 8}}
 
 
+def test_gpu_driver_added_in_place(google, capsys):
+    """A pool made without a driver version (gcloud's --accelerator type=nvidia-l4,count=1) gets LATEST in place:
+    one nodePools.update, no delete, no create."""
+    google.add("GET", POOL_RE, api_pool(config={"accelerators": [{"acceleratorCount": "1",
+                                                                  "acceleratorType": "nvidia-l4"}]}))
+    google.add("PUT", POOL_RE, container_op("op-driver", "RUNNING"))
+    google.add("GET", OPS_RE + "op-driver$", container_op("op-driver", "DONE"))
+    google.add("GET", POOL_RE, api_pool())
+    result = run_module(gke_node_pool, capsys, diff=True, **WALKTHROUGH)
+    assert result["changed"] is True and result["actions"] == ["update_accelerator"]
+    assert result["changed_fields"] == ["accelerator"]
+    assert [c.method for c in google.calls] == ["GET", "PUT", "GET", "GET"]
+    assert google.calls[1].body == {"accelerators": [{"acceleratorType": "nvidia-l4", "acceleratorCount": "1",
+                                                      "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]}
+    assert result["diff"]["before"]["accelerator"] == {"type": "nvidia-l4", "count": 1}
+    assert result["diff"]["after"]["accelerator"]["gpu_driver_version"] == "LATEST"
+
+
 def test_recreate_required_fails_without_changing_anything(google, capsys):
     google.add("GET", POOL_RE, api_pool())
     args = merged(WALKTHROUGH, machine_type="g2-standard-16")
-    result = run_module(gnp, capsys, **args)
+    result = run_module(gke_node_pool, capsys, **args)
     assert result["failed"] is True
     assert "machine_type (is g2-standard-8, wanted g2-standard-16)" in result["msg"]
     assert result["error"]["kind"] == "invalid"
@@ -283,7 +349,7 @@ def test_recreate_true_deletes_then_creates(google, capsys):
     google.add("POST", r"nodePools$", container_op("op-new", "DONE"))
     google.add("GET", POOL_RE, api_pool(config={"machineType": "g2-standard-16"}))
     args = merged(WALKTHROUGH, machine_type="g2-standard-16", recreate=True)
-    result = run_module(gnp, capsys, **args)
+    result = run_module(gke_node_pool, capsys, **args)
     assert result["changed"] is True and result["actions"] == ["delete", "create"]
     assert google.calls[2].body["nodePool"]["config"]["machineType"] == "g2-standard-16"
 
@@ -293,7 +359,7 @@ def test_operation_error_is_the_task_error(google, capsys):
     google.add("POST", r"nodePools$", container_op("op-x", "RUNNING"))
     google.add("GET", OPS_RE + "op-x$", container_op("op-x", "DONE", error={
         "code": 8, "message": "Insufficient regional quota to satisfy request: resource \"NVIDIA_L4_GPUS\""}))
-    result = run_module(gnp, capsys, **WALKTHROUGH)
+    result = run_module(gke_node_pool, capsys, **WALKTHROUGH)
     assert result["failed"] is True and result["error"]["kind"] == "operation"
     assert "NVIDIA_L4_GPUS" in result["msg"] and "op-x" in result["msg"]
 
@@ -303,7 +369,7 @@ def test_missing_cluster_is_named(google, capsys):
     google.add("POST", r"nodePools$", (404, {"error": {"code": 404, "status": "NOT_FOUND",
                                                        "message": "Not found: projects/local-project/locations/"
                                                                   "us-central1/clusters/local-cluster."}}))
-    result = run_module(gnp, capsys, **WALKTHROUGH)
+    result = run_module(gke_node_pool, capsys, **WALKTHROUGH)
     assert result["msg"].startswith("create node pool gpupool failed: cluster "
                                     "projects/local-project/locations/us-central1/clusters/local-cluster not found")
 
@@ -314,7 +380,7 @@ def test_permission_denied_names_the_permission(google, capsys):
         "message": "Permission 'container.nodePools.get' denied on resource (or it may not exist).",
         "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED",
                      "metadata": {"permission": "container.nodePools.get"}}]}}))
-    result = run_module(gnp, capsys, **WALKTHROUGH)
+    result = run_module(gke_node_pool, capsys, **WALKTHROUGH)
     assert "lacks the IAM permission 'container.nodePools.get'" in result["msg"]
     assert "deployer@local-project.iam.gserviceaccount.com" in result["msg"]
     assert result["error"]["permission"] == "container.nodePools.get"
@@ -329,7 +395,7 @@ def test_node_count_read_from_instance_groups_and_resized(google, capsys):
     google.add("POST", POOL_RE[:-1] + ":setSize$", container_op("op-size", "DONE"))
     google.add("GET", POOL_RE, api_pool(autoscaling={}))
     args = merged(BASE, node_count=2)
-    result = run_module(gnp, capsys, diff=True, **args)
+    result = run_module(gke_node_pool, capsys, diff=True, **args)
     assert result["actions"] == ["set_size"]
     assert result["diff"] == {"before": {"node_count": 1}, "after": {"node_count": 2},
                               "before_header": "node pool projects/local-project/locations/us-central1/clusters/"
@@ -344,7 +410,7 @@ def test_busy_pool_is_waited_for_before_a_change(google, capsys):
     google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", container_op("op-auto", "DONE"))
     google.add("GET", POOL_RE, api_pool())
     args = merged(BASE, autoscaling={"total_max_node_count": 6})
-    result = run_module(gnp, capsys, **args)
+    result = run_module(gke_node_pool, capsys, **args)
     assert result["actions"] == ["set_autoscaling"] and google.sleeps == [0.5]
 
 
@@ -352,23 +418,23 @@ def test_absent(google, capsys):
     google.add("GET", POOL_RE, api_pool())
     google.add("DELETE", POOL_RE, container_op("op-del", "RUNNING"))
     google.add("GET", OPS_RE + "op-del$", container_op("op-del", "DONE"))
-    result = run_module(gnp, capsys, state="absent", **BASE)
+    result = run_module(gke_node_pool, capsys, state="absent", **BASE)
     assert result["changed"] is True and result["actions"] == ["delete"] and result["node_pool"] == {}
     google.add("GET", POOL_RE, (404, {"error": {"code": 404, "message": "gone"}}))
-    result = run_module(gnp, capsys, state="absent", **BASE)
+    result = run_module(gke_node_pool, capsys, state="absent", **BASE)
     assert result["changed"] is False
 
 
 def test_no_wait_returns_after_the_last_change_is_accepted(google, capsys):
     google.add("GET", POOL_RE, (404, {"error": {"code": 404, "message": "not found"}}))
     google.add("POST", r"nodePools$", container_op("op-create", "RUNNING"))
-    result = run_module(gnp, capsys, wait=False, **WALKTHROUGH)
+    result = run_module(gke_node_pool, capsys, wait=False, **WALKTHROUGH)
     assert result["changed"] is True and result["operations"] == ["op-create"] and len(google.calls) == 2
 
 
 def test_secrets_are_not_in_the_output(google, capsys):
     google.add("GET", POOL_RE, api_pool())
-    result = run_module(gnp, capsys, auth_kind="accesstoken", access_token="ya29.very-secret", **WALKTHROUGH)
+    result = run_module(gke_node_pool, capsys, auth_kind="accesstoken", access_token="ya29.very-secret", **WALKTHROUGH)
     assert "very-secret" not in result["_raw"]
 
 
@@ -380,13 +446,13 @@ def test_params_helper_matches_the_argument_spec():
 
 def test_node_count_falls_back_to_initial_count_when_instance_groups_are_unreadable(google, capsys, monkeypatch):
     warnings = []
-    monkeypatch.setattr(gnp.GcpModule, "warn", lambda self, msg: warnings.append(msg))
+    monkeypatch.setattr(test_gcp_support._gcp.GcpModule, "warn", lambda self, msg: warnings.append(msg))
     urls = ["https://www.googleapis.com/compute/v1/projects/local-project/zones/us-central1-a/"
             "instanceGroupManagers/gke-gpupool-a-grp"]
     google.add("GET", POOL_RE, api_pool(autoscaling={}, instanceGroupUrls=urls, initialNodeCount=2))
     google.add("GET", r"instanceGroupManagers/", (501, {"error": {"code": 501, "message": "not implemented"}}))
     args = merged(BASE, node_count=2)
-    result = run_module(gnp, capsys, **args)
+    result = run_module(gke_node_pool, capsys, **args)
     assert result["changed"] is False
     assert "comparing node_count with the pool's initialNodeCount" in warnings[0]
 
@@ -400,7 +466,7 @@ def test_a_busy_cluster_is_waited_out(google, capsys):
     google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", container_op("op-auto", "DONE"))
     google.add("GET", POOL_RE, api_pool())
     args = merged(BASE, autoscaling={"total_max_node_count": 6})
-    result = run_module(gnp, capsys, **args)
+    result = run_module(gke_node_pool, capsys, **args)
     assert result["actions"] == ["set_autoscaling"] and google.sleeps == [0.5, 0.75]
     assert [e["event"] for e in result["api_log"]][:2] == ["cluster_busy", "cluster_busy"]
 
@@ -410,5 +476,5 @@ def test_a_busy_cluster_is_an_error_without_wait(google, capsys):
     google.add("POST", POOL_RE[:-1] + ":setAutoscaling$", (400, {"error": {
         "code": 400, "status": "FAILED_PRECONDITION", "message": "Cluster is running incompatible operation op-1."}}))
     args = merged(BASE, autoscaling={"total_max_node_count": 6}, wait=False)
-    result = run_module(gnp, capsys, **args)
+    result = run_module(gke_node_pool, capsys, **args)
     assert result["failed"] is True and "incompatible operation" in result["msg"]

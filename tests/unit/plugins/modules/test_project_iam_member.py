@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.gke_ai.inference_gateway.plugins.modules import project_iam_member as pim
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _project_iam_member as pim
+from ansible_collections.gke_ai.inference_gateway.plugins.modules import project_iam_member
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules import test_gcp_support
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.modules.test_gcp_support import (
     assert_valid_body,
@@ -103,7 +104,7 @@ def test_get_request_asks_for_version_3():
 def test_grant_then_noop(google, capsys):
     google.add("POST", GET_RE, dict(POLICY))
     google.add("POST", SET_RE, lambda call: dict(call.body["policy"], etag="BwYB"))
-    result = run_module(pim, capsys, diff=True, project="local-project", role="roles/monitoring.viewer",
+    result = run_module(project_iam_member, capsys, diff=True, project="local-project", role="roles/monitoring.viewer",
                         member=ADAPTER)
     assert result["changed"] is True and result["attempts"] == 1 and result["etag"] == "BwYB"
     assert result["binding"] == {"role": "roles/monitoring.viewer", "members": [ADAPTER]}
@@ -111,7 +112,7 @@ def test_grant_then_noop(google, capsys):
     sent = google.calls[1].body["policy"]
     assert sent["etag"] == "BwYA" and sent["version"] == 3
     google.add("POST", GET_RE, dict(google.calls[1].body["policy"], etag="BwYB"))
-    again = run_module(pim, capsys, project="local-project", role="roles/monitoring.viewer", member=ADAPTER)
+    again = run_module(project_iam_member, capsys, project="local-project", role="roles/monitoring.viewer", member=ADAPTER)
     assert again["changed"] is False and len(google.calls) == 3
 
 
@@ -125,7 +126,7 @@ def test_etag_conflict_rereads_and_reapplies(google, capsys):
     google.add("POST", SET_RE, aborted)
     google.add("POST", GET_RE, other)
     google.add("POST", SET_RE, lambda call: dict(call.body["policy"], etag="BwYD"))
-    result = run_module(pim, capsys, project="local-project", role="roles/monitoring.viewer", member=ADAPTER)
+    result = run_module(project_iam_member, capsys, project="local-project", role="roles/monitoring.viewer", member=ADAPTER)
     assert result["changed"] is True and result["attempts"] == 2
     second = google.calls[3].body["policy"]
     assert second["etag"] == "BwYC"
@@ -138,7 +139,7 @@ def test_conflicts_are_bounded(google, capsys):
     for dummy in range(3):
         google.add("POST", GET_RE, dict(POLICY))
         google.add("POST", SET_RE, aborted)
-    result = run_module(pim, capsys, project="local-project", role="roles/viewer", member="user:x@example.com",
+    result = run_module(project_iam_member, capsys, project="local-project", role="roles/viewer", member="user:x@example.com",
                         conflict_retries=2)
     assert result["failed"] is True and result["error"]["kind"] == "conflict"
     assert "gave up after 3 attempts" in result["msg"]
@@ -146,13 +147,13 @@ def test_conflicts_are_bounded(google, capsys):
 
 def test_check_mode_reads_only(google, capsys):
     google.add("POST", GET_RE, dict(POLICY))
-    result = run_module(pim, capsys, check_mode=True, project="local-project", role="roles/owner",
+    result = run_module(project_iam_member, capsys, check_mode=True, project="local-project", role="roles/owner",
                         member="user:owner@example.com", state="absent")
     assert result["changed"] is True and result["binding"]["members"] == [] and len(google.calls) == 1
 
 
 def test_invalid_member_fails_before_any_request(google, capsys):
-    result = run_module(pim, capsys, project="local-project", role="roles/viewer", member="alice@example.com")
+    result = run_module(project_iam_member, capsys, project="local-project", role="roles/viewer", member="alice@example.com")
     assert result["failed"] is True and "must start with user:" in result["msg"] and google.calls == []
 
 
@@ -163,5 +164,5 @@ def test_permission_denied_on_set(google, capsys):
         "message": "Policy update access denied.",
         "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED",
                      "metadata": {"permission": "resourcemanager.projects.setIamPolicy"}}]}}))
-    result = run_module(pim, capsys, project="local-project", role="roles/viewer", member="user:x@example.com")
+    result = run_module(project_iam_member, capsys, project="local-project", role="roles/viewer", member="user:x@example.com")
     assert "lacks the IAM permission 'resourcemanager.projects.setIamPolicy' on project local-project" in result["msg"]

@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gke_ai.inference_gateway contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The k8s_converge action: runs on the controller, no module process (documentation: plugins/modules/k8s_converge.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._k8s_converge import (
+    ConvergeError,
+    Converger,
+    slim,
+)
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import (
+    AUTH_OPTIONS,
+    KubeConnectionError,
+    open_client,
+)
+
+try:  # what ansible.builtin.service and .package use to apply the module_defaults of the module they run
+    from ansible.executor.module_common import _apply_action_arg_defaults
+except ImportError:  # pragma: no cover - another ansible-core
+    _apply_action_arg_defaults = None
+
+display = Display()
+
+CONNECTION_SPEC = dict(
+    kubeconfig=dict(type="raw", no_log=True),
+    context=dict(type="str"),
+    host=dict(type="str"),
+    api_key=dict(type="str", no_log=True),
+    username=dict(type="str"),
+    password=dict(type="str", no_log=True),
+    validate_certs=dict(type="bool", aliases=["verify_ssl"]),
+    ca_cert=dict(type="path", aliases=["ssl_ca_cert"]),
+    client_cert=dict(type="path", aliases=["cert_file"]),
+    client_key=dict(type="path", aliases=["key_file"]),
+    proxy=dict(type="str"),
+    no_proxy=dict(type="str"),
+    proxy_headers=dict(type="dict"),
+    persist_config=dict(type="bool"),
+    impersonate_user=dict(type="str"),
+    impersonate_groups=dict(type="list", elements="str"),
+)
+ARGUMENT_SPEC = dict(
+    objects=dict(type="list", elements="raw", default=[]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    field_manager=dict(type="str", required=True),
+    namespace=dict(type="str"),
+    applyset=dict(type="str"),
+    prune=dict(type="bool", default=True),
+    take_ownership_from=dict(type="list", elements="str", default=[]),
+    only_existing=dict(type="bool", default=False),
+    autoscaler_selector=dict(type="str"),
+    select=dict(type="list", elements="dict", default=[]),
+    wait=dict(type="bool", default=False),
+    wait_timeout=dict(type="int", default=300),
+    wait_sleep=dict(type="float", default=2),
+    wait_titles=dict(type="dict", default={}),
+    delete_timeout=dict(type="int", default=300),
+    **CONNECTION_SPEC
+)
+_ALIASES = {"verify_ssl": "validate_certs", "ssl_ca_cert": "ca_cert", "cert_file": "client_cert",
+            "key_file": "client_key"}
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        _validated, args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC,
+            required_if=[("state", "absent", ("applyset", "namespace"))],
+            required_by={"applyset": ("namespace",)},
+        )
+        # Ansible hands plugins tagged and lazy containers: plain JSON values from here on.
+        objects = [obj for obj in json.loads(json.dumps(args["objects"], default=str)) if obj]
+        for obj in objects:
+            if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind") \
+                    or not (obj.get("metadata") or {}).get("name"):
+                raise AnsibleActionFail("objects: every object needs apiVersion, kind and metadata.name, got %s"
+                                        % _describe(obj))
+        try:
+            client = open_client(self._connection_options(args))
+        except KubeConnectionError as error:
+            raise AnsibleActionFail(to_native(error))
+        converger = Converger(client, args["field_manager"], args["namespace"], check_mode=self._task.check_mode,
+                              diff=self._task.diff, log=self._progress)
+        items, selected = [], []
+        try:
+            if args["state"] == "absent":
+                converger.remove(args["applyset"], args["delete_timeout"])
+            else:
+                items, selected = converger.run(
+                    objects, applyset=args["applyset"], prune=args["prune"],
+                    take_ownership_from=args["take_ownership_from"], only_existing=args["only_existing"],
+                    autoscaler_selector=args["autoscaler_selector"],
+                    select=json.loads(json.dumps(args["select"], default=str)))
+                if args["wait"] and not self._task.check_mode:
+                    converger.wait(items, args["wait_timeout"], args["wait_sleep"], args["wait_titles"])
+        except ConvergeError as error:
+            result.update(failed=True, msg=to_native(error), changed=converger.changed, **converger.report)
+            return result
+        finally:
+            client.close()
+        result.update(converger.report)
+        result.update(
+            changed=converger.changed,
+            msg=_summary(converger.report, self._task.check_mode),
+            objects=[slim(item.current) for item in items if item.current],
+            selected=[[slim(obj) for obj in found] for found in selected],
+        )
+        if self._task.diff and converger.diffs:
+            result["diff"] = converger.diffs
+        return result
+
+    def _connection_options(self, args):
+        """The connection options: the task's (with this action's module_defaults), then those a
+        kubernetes.core.k8s task here would get from module_defaults, so that the step connects where the
+        playbook's kubernetes.core tasks do."""
+        own = {name: args[name] for name in CONNECTION_SPEC if args.get(name) is not None}
+        merged = dict(own)
+        if _apply_action_arg_defaults is not None:
+            defaults = _apply_action_arg_defaults("kubernetes.core.k8s", self._task, {}, self._templar)
+            for name, value in defaults.items():
+                name = _ALIASES.get(name, name)
+                if name in AUTH_OPTIONS and value is not None and name not in merged:
+                    merged[name] = boolean(value) if name in ("validate_certs", "persist_config") else value
+        return merged
+
+    @staticmethod
+    def _progress(text):
+        display.display("k8s_converge: %s" % text, stderr=True)  # stdout may be a machine-read callback
+
+
+def _describe(obj):
+    if not isinstance(obj, dict):
+        return type(obj).__name__
+    return "%s %s" % (obj.get("kind") or "(no kind)", (obj.get("metadata") or {}).get("name") or "(no name)")
+
+
+_VERBS = (("created", "created", "would create"), ("updated", "changed", "would change"),
+          ("pruned", "deleted", "would delete"), ("released", "deleted", "would delete"),
+          ("handed_over", "handed over", "would hand over"), ("taken_over", "took over", "would take over"))
+
+
+def _summary(report, check_mode):
+    """One line of what the step did (or would do)."""
+    parts = ["%s %s" % (would if check_mode else did, ", ".join(report[key]))
+             for key, did, would in _VERBS if report[key]]
+    return "; ".join(parts) or "nothing to change"
