@@ -219,8 +219,9 @@ def test_load_scales_the_model_and_the_nodes_up_then_down(local_env, loop_stack,
     # The scale-down waited for the stabilization window after the HPA saw the metric fall (it may have seen it up to
     # one HPA sync and one poll before this loop did).
     assert timeline["scaled_down"] - timeline["hpa_metric_below_target"] >= behavior - 10, timeline
+    distribution = report.rsplit("Status code distribution:", maxsplit=1)[-1]
     codes = {int(code): int(count) for code, count in
-             re.findall(r"^\s*\[(\d{3})\]\s+(\d+) responses$", report.split("Status code distribution:")[-1], re.M)}
+             re.findall(r"^\s*\[(\d{3})\]\s+(\d+) responses$", distribution, re.M)}
     # Under a loaded machine the endpoint picker may refuse a few requests (503) when its view of the pods' metrics
     # is older than its saturation detector accepts; anything else, or more than 2 %, is a failure of the path.
     assert codes.get(200, 0) >= 0.98 * sum(codes.values()) and set(codes) <= {200, 503}, codes
