@@ -89,11 +89,12 @@ def served_cluster_ips(local: Path) -> list[tuple[str, int, str]]:
     served = []
     for svc in services:
         ip = svc["spec"].get("clusterIP")
-        if not ip or ip == "None" or svc["metadata"]["namespace"] == "default" and svc["metadata"]["name"] == "kubernetes":
+        name = "%s/%s" % (svc["metadata"]["namespace"], svc["metadata"]["name"])
+        if not ip or ip == "None" or name == "default/kubernetes":
             continue
         for port in svc["spec"].get("ports") or []:
             if port.get("protocol", "TCP") == "TCP" and port_in_use(port["port"], ip):
-                served.append((ip, port["port"], "%s/%s" % (svc["metadata"]["namespace"], svc["metadata"]["name"])))
+                served.append((ip, port["port"], name))
     return served
 
 
