@@ -141,7 +141,7 @@ def test_load_scales_the_model_and_the_nodes_up_then_down(local_env, loop_stack,
     first_name = first["metadata"]["name"]
     nodes_before = len(kubectl_json(local_env, "get", "nodes", "-l", f"cloud.google.com/gke-nodepool={node_pool}")["items"])
 
-    body = LOCAL / "logs" / f"loop-body-{ns}.json"
+    body = tmp_path / "body.json"
     body.write_text(json.dumps({"model": SERVED, "prompt": PROMPT, "max_tokens": 20}))
     hey = Path(local_env.bin_dir) / "hey"
     timeline, observed = {}, []
