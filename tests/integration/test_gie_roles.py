@@ -363,7 +363,8 @@ def assert_hpas(local_env, stack):
         (model,) = [m for m in LOCAL_VARS["infgw_models"] if stack.pool(m["name"]) == name]
         assert metric["external"]["target"] == {"type": "Value",
                                                 "value": model["autoscaling"]["target_kv_cache_utilization"]}
-        assert spec["behavior"] == LOCAL_VARS["hpa_metrics_behavior"] | {"scaleUp": spec["behavior"]["scaleUp"]}
+        assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == \
+            LOCAL_VARS["hpa_metrics_behavior"]["scaleDown"]["stabilizationWindowSeconds"]
 
 
 def assert_backend_policies(local_env, stack, security_policy="uc1-security-policy"):
