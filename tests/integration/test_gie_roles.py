@@ -29,9 +29,11 @@ FIELD_MANAGER = "gke-ai-inference-gateway"
 MODEL_HEADER = "X-Gateway-Model-Name"
 METRIC = "prometheus.googleapis.com|inference_pool_average_kv_cache_utilization|gauge"
 # The local inventory's variables: its HPA target and scale-down window are tuned for the local loop (the roles'
-# defaults, 500m and 300 s, are production's; tests/unit/test_local_inventory.py bounds what the inventory changes).
+# defaults, 500m and 300 s, are production's; the v0.4.0 stack's own models get the default target).
 LOCAL_VARS = {k: v for f in sorted((REPO / "inventories" / "local" / "group_vars" / "all").glob("*.yml"))
               for k, v in (yaml.safe_load(f.read_text()) or {}).items()}
+DEFAULT_TARGET = yaml.safe_load((REPO / "roles" / "common" / "defaults" / "main.yml").read_text())[
+    "infgw_model_defaults"]["autoscaling"]["target_kv_cache_utilization"]
 
 # The walkthrough's models (roles/common defaults): name -> served model.
 MODELS = {
@@ -351,6 +353,8 @@ def assert_metrics(local_env, stack):
 
 def assert_hpas(local_env, stack):
     hpas = {h["metadata"]["name"]: h for h in kget(local_env, "hpa", stack.ns)}
+    models = stack.models() if stack.suffix else [dict(m, name=stack.name(m["name"])) for m in LOCAL_VARS["infgw_models"]]
+    targets = {"vllm-" + m["name"]: m["autoscaling"].get("target_kv_cache_utilization", DEFAULT_TARGET) for m in models}
     assert sorted(hpas) == [stack.pool("gemma-3-1b"), stack.pool("gemma-3-4b")]  # llama: autoscaling disabled
     for name, hpa in hpas.items():
         spec = hpa["spec"]
@@ -360,9 +364,7 @@ def assert_hpas(local_env, stack):
         assert metric["type"] == "External"
         assert metric["external"]["metric"] == {"name": METRIC, "selector": {"matchLabels": {"metric.labels.name": name}}}
         # a pool-wide average: Value, not the walkthrough's AverageValue 10m; the inventory's target and window
-        (model,) = [m for m in LOCAL_VARS["infgw_models"] if stack.pool(m["name"]) == name]
-        assert metric["external"]["target"] == {"type": "Value",
-                                                "value": model["autoscaling"]["target_kv_cache_utilization"]}
+        assert metric["external"]["target"] == {"type": "Value", "value": targets[name]}
         assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == \
             LOCAL_VARS["hpa_metrics_behavior"]["scaleDown"]["stabilizationWindowSeconds"]
 
