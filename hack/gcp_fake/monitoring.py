@@ -388,7 +388,8 @@ def _reduce_series(aligned: list, reducer: str, group_by: list) -> list:
         for field, value in key:
             if value is None:
                 continue
-            scope, _, label = field.partition(".labels.")
+            scope, _, rest = field.partition(".")
+            label = rest.partition(".")[2]  # metric.label.KEY and metric.labels.KEY alike, as Google takes both
             if label:
                 (merged.metric if scope == "metric" else merged.resource)["labels"][label] = value
         by_time: dict = {}

@@ -29,6 +29,10 @@ The metrics are the ones the stack exports, as Managed Prometheus names them
 
 from __future__ import annotations
 
+import re
+
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp import GcpError
+
 PROMETHEUS = "prometheus.googleapis.com/%s/%s"
 ALIGNMENT_PERIOD = "60s"
 COLUMNS = 48
@@ -179,3 +183,76 @@ def dashboard(panel_list, columns=COLUMNS):
         tiles.append({"xPos": (index % per_row) * TILE_WIDTH, "yPos": (index // per_row) * TILE_HEIGHT,
                       "width": TILE_WIDTH, "height": TILE_HEIGHT, "widget": widget(panel)})
     return {"mosaicLayout": {"columns": columns, "tiles": tiles}}
+
+
+# --------------------------------------------------------------------------------------
+# the panels' data, read back (the load test report draws them from Cloud Monitoring)
+
+
+def time_series_query(one_series, start, end):
+    """The ``timeSeries.list`` query parameters of a panel's series over ``[start, end]`` (RFC 3339 times)."""
+    aggregation = one_series["aggregation"]
+    query = {"filter": one_series["filter"], "interval.startTime": start, "interval.endTime": end,
+             "aggregation.alignmentPeriod": aggregation["alignmentPeriod"],
+             "aggregation.perSeriesAligner": aggregation["perSeriesAligner"],
+             "aggregation.crossSeriesReducer": aggregation["crossSeriesReducer"]}
+    if aggregation.get("groupByFields"):
+        query["aggregation.groupByFields"] = list(aggregation["groupByFields"])
+    return query
+
+
+def legend(template, time_series):
+    """A data set's ``legendTemplate`` filled from one answered TimeSeries (``${metric.labels.KEY}``,
+    ``${resource.labels.KEY}``), as the console names the line."""
+    values = {"metric.labels": (time_series.get("metric") or {}).get("labels") or {},
+              "resource.labels": (time_series.get("resource") or {}).get("labels") or {}}
+
+    def fill(match):
+        scope, key = match.group(1), match.group(2)
+        return str(values[scope].get(key, ""))
+    return re.sub(r"\$\{(metric\.labels|resource\.labels)\.([A-Za-z0-9_:.-]+)\}", fill, template).strip() or "(all)"
+
+
+def _value(value):
+    for key in ("doubleValue", "int64Value"):
+        if key in (value or {}):
+            return float(value[key])
+    return None
+
+
+def series_points(answer, template, parse_time):
+    """``[{"legend", "points": [[epoch seconds, value]...]}]`` of a ``timeSeries.list`` answer, oldest point first
+    (a point is at the end of its alignment period)."""
+    out = []
+    for time_series in (answer or {}).get("timeSeries") or []:
+        points = []
+        for point in time_series.get("points") or []:
+            value = _value(point.get("value"))
+            when = (point.get("interval") or {}).get("endTime")
+            if value is not None and when:
+                points.append([parse_time(when), value])
+        out.append({"legend": legend(template, time_series), "points": sorted(points)})
+    return sorted(out, key=lambda s: s["legend"])
+
+
+def read_panels(client, project, panel_list, start, end, origin, to_rfc3339, parse_time):
+    """Each panel's series from Cloud Monitoring over ``[start, end]`` (epoch seconds), each query the dashboard's
+    own: ``[{"id", "title", "unit", "thresholds", "series": [{"legend", "points": [[seconds from origin, value]]}],
+    "errors"}]``. A query the API refuses (a reducer it lacks) is the panel's error, not the caller's."""
+    out = []
+    for panel in panel_list:
+        entry = {"id": panel["id"], "title": panel["title"], "unit": panel["unit"],
+                 "thresholds": panel.get("thresholds") or [], "series": [], "errors": []}
+        for one in panel["series"]:
+            try:
+                answer = client.request("GET", "monitoring", "v3/projects/%s/timeSeries" % project,
+                                        query=time_series_query(one, to_rfc3339(start), to_rfc3339(end)),
+                                        action="read the dashboard panel %s" % panel["title"])
+            except GcpError as e:
+                entry["errors"].append("%s: %s" % (one["legend"], e.message or e.msg))
+                continue
+            for line in series_points(answer, one["legend"], parse_time):
+                line["points"] = [[round(when - origin, 3), value] for when, value in line["points"]]
+                entry["series"].append(line)
+        out.append(entry)
+    return out

@@ -394,6 +394,47 @@ def chart_kv_cache(runs):
     return _figure(svg)
 
 
+PANEL_UNITS = {"10^2.%": "%", "s": "s"}
+
+
+def chart_panel(runs, index):
+    """Panel ``index`` of the stack's dashboard (``run.panels``, read back from Cloud Monitoring over each run), one
+    line per run and series, with the panel's thresholds (the HPA targets) as dotted lines."""
+    panels = [(run, run["panels"][index]) for run in runs if len(run.get("panels") or []) > index]
+    if not panels:
+        return ""
+    first = panels[0][1]
+    unit = PANEL_UNITS.get(first["unit"], "")
+    points = [p for _run, panel in panels for line in panel["series"] for p in line["points"]]
+    levels = [t["value"] for _run, panel in panels for t in panel.get("thresholds") or []]
+    svg = Svg("panel-%s" % first["id"], "%s (dashboard panel, Cloud Monitoring)" % first["title"],
+              "seconds since the run's start", first["unit"], _range([0.0] + [p[0] for p in points]),
+              _range([p[1] for p in points] + levels, (0.0, 1.0)), y_unit=unit)
+    color = 0
+    for run, panel in panels:
+        for line in panel["series"]:
+            svg.line("%s %s" % (run["name"], line["legend"]), [tuple(p) for p in line["points"]], _color(color),
+                     y_unit=unit)
+            color += 1
+    for threshold in first.get("thresholds") or []:  # a dotted guide across the plot, not a series
+        svg.legend.append((threshold["label"], PALETTE[7], "dot"))
+        svg.parts.append(lambda value=threshold["value"]: '<line class="guide" x1="%d" x2="%d" y1="%.1f" y2="%.1f" '
+                         'stroke="%s"%s/>' % (svg.LEFT, svg.W - svg.RIGHT, svg.y(value), svg.y(value), PALETTE[7],
+                                              _dash("dot")))
+    errors = sorted(set("%s: %s" % (run["name"], error) for run, panel in panels for error in panel["errors"]))
+    if not svg.count:
+        return _empty(svg.id, svg.title, ("not available: " + "; ".join(errors)) if errors
+                      else "no data in the run's window")
+    note = '<p class="meta">not available: %s</p>' % html.escape("; ".join(errors)) if errors else ""
+    return '<figure>%s%s</figure>' % (svg.render(), note)
+
+
+def chart_panels(runs):
+    """Every panel of the dashboard, in its order."""
+    count = max([len(run.get("panels") or []) for run in runs] + [0])
+    return "".join(chart_panel(runs, i) for i in range(count))
+
+
 def chart_ab(report):
     """B / A of each compared latency, one bar per metric and stage (below 1: B is faster)."""
     comp = report.get("comparison")
@@ -538,6 +579,8 @@ def render_html(report):
         % "".join(chart_outcomes(run) for run in runs),
         '<section id="cluster"><h2>Replicas and KV-cache use over time</h2><div class="grid2">%s%s</div></section>'
         % (chart_replicas(runs), chart_kv_cache(runs)),
+        ('<section id="dashboard"><h2>The dashboard\'s panels over each run (Cloud Monitoring)</h2>'
+         '<div class="grid2">%s</div></section>' % chart_panels(runs)) if any(r.get("panels") for r in runs) else "",
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)

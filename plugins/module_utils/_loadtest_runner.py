@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _inference_dashboard as dashboard_panels
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _loadtest as lt
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp import (
     GcpClient,
@@ -25,6 +26,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._http imp
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import open_client
 
 INTERRUPT_GRACE_S = 15
+PANEL_LEAD_S = 120  # the dashboard panels are read from this long before the run (one-minute alignment periods)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -159,13 +161,7 @@ def _probes(module, api_log):
 
         def kv_cache(started, now):
             if "client" not in gcp:
-                credentials, project = credentials_from_params(module.params)
-                gcp["project"] = module.params["project"] or project
-                if not gcp["project"]:
-                    raise GcpError("no Google Cloud project (project option or GCP_PROJECT)", kind="invalid")
-                gcp["client"] = GcpClient(credentials, endpoint=module.params["api_endpoint"],
-                                          retry=RetryPolicy(max_retries=1), timeout=10)
-                gcp["client"].log = api_log
+                gcp["client"], gcp["project"] = _gcp_client(module, api_log)
             query = {"filter": lt.kv_cache_filter(sample["pool"]),
                      "interval.startTime": _rfc3339(started - 60), "interval.endTime": _rfc3339(now)}
             answer = gcp["client"].request("GET", "monitoring", "v3/projects/%s/timeSeries" % gcp["project"],
@@ -174,6 +170,24 @@ def _probes(module, api_log):
 
         probes["kv_cache"] = kv_cache
     return probes
+
+
+def _gcp_client(module, api_log):
+    """(client, project) of the module's Google Cloud options; the client's retries go to ``api_log``."""
+    credentials, project = credentials_from_params(module.params)
+    project = module.params["project"] or project
+    if not project:
+        raise GcpError("no Google Cloud project (project option or GCP_PROJECT)", kind="invalid")
+    client = GcpClient(credentials, endpoint=module.params["api_endpoint"], retry=RetryPolicy(max_retries=1),
+                       timeout=10)
+    client.log = api_log
+    return client, project
+
+
+def read_panels(module, panel_list, start, end, origin, api_log):
+    """The dashboard's panels over the run, read back from Cloud Monitoring (``_inference_dashboard.read_panels``)."""
+    client, project = _gcp_client(module, api_log)
+    return dashboard_panels.read_panels(client, project, panel_list, start, end, origin, _rfc3339, _parse_rfc3339)
 
 
 def _rfc3339(epoch):
@@ -315,6 +329,9 @@ def run(module):
                     "kv_cache": sampler.series("kv_cache", wall_start),
                     "errors": sampler.errors},
     }
+    if params["sample"]["panels"]:
+        run["panels"] = read_panels(module, params["sample"]["panels"], wall_start - PANEL_LEAD_S, wall_end,
+                                    wall_start, result["api_log"])
     if code != 0 and not capped:
         run["stderr_tail"] = _tail(os.path.join(run_dir, "stderr.txt"))
     with open(result["path"], "w") as stream:

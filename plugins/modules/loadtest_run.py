@@ -206,6 +206,15 @@ options:
         description: Seconds between samples.
         type: float
         default: 2.0
+      panels:
+        description:
+          - Dashboard panels (the filter P(gke_ai.inference_gateway.inference_dashboard_panels#filter)) read back from
+            Cloud Monitoring once the load is over, each series with the dashboard's own query, over the run and the
+            two minutes before it; the report draws them. A query the API refuses is the panel's error in
+            C(run.panels), not a failure.
+        type: list
+        elements: dict
+        default: []
   kubeconfig:
     description:
       - The kubeconfig the replicas are read with. Default is E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then
@@ -359,6 +368,7 @@ def argument_spec():
             deployment=dict(type="str"),
             pool=dict(type="str"),
             interval=dict(type="float", default=2.0),
+            panels=dict(type="list", elements="dict", default=[]),
         )),
         kubeconfig=dict(type="path"),
         context=dict(type="str"),
