@@ -156,6 +156,16 @@ def test_hey_through_bbr_against_the_host_route(local_env, stack, tmp_path):
         # hey's latencies include the simulator's 200 ms to the first token
         assert run["stages"][0]["latency"]["e2e"]["min"] >= TTFT_S
     assert report["comparison"]["a"] == "bbr" and report["comparison"]["b"] == "host"
+    # The dashboard's panels, read back from the GCP fake's Cloud Monitoring, where its Managed Prometheus collector
+    # writes what it scrapes: vLLM's queue through the monitoring role's PodMonitoring (the model servers run from the
+    # start; the endpoint pickers' series may begin after a run this short on a fresh stack). Every query but the
+    # percentiles, which the fake lacks, is accepted.
+    panels = {p["id"]: p for p in report["runs"][-1]["panels"]}
+    assert list(panels) == ["requests", "errors", "latency", "ttft", "kv_cache", "queue", "replicas", "gpu_nodes"]
+    waiting = [line for line in panels["queue"]["series"] if line["legend"] == "waiting google/gemma-3-1b-it"]
+    assert waiting and waiting[0]["points"], panels["queue"]
+    assert all(not p["errors"] for i, p in panels.items() if i not in ("latency", "ttft")), panels
+    assert all("not implemented by the local fake" in e for e in panels["latency"]["errors"] + panels["ttft"]["errors"])
 
 
 def test_an_unreachable_target_fails_before_any_load(local_env, stack, tmp_path):
