@@ -21,8 +21,9 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._loadtest
     _parse_rfc3339,
     _rfc3339,
 )
+# chromium is the report test's fixture, used here by name
 from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.module_utils.test_loadtest_report import (
-    chromium,  # noqa: F401  pylint: disable=unused-import  (the fixture)
+    chromium,  # noqa: F401  pylint: disable=unused-import
     perf_run,
     render_in_chromium,
 )
