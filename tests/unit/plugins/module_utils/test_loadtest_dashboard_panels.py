@@ -21,11 +21,8 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._loadtest
     _parse_rfc3339,
     _rfc3339,
 )
-# chromium is the report test's fixture, used here by name
-from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.module_utils.test_loadtest_report import (
-    chromium,  # noqa: F401  pylint: disable=unused-import
-    perf_run,
-    render_in_chromium,
+from ansible_collections.gke_ai.inference_gateway.tests.unit.plugins.module_utils import (
+    test_loadtest_report as report_tests,
 )
 
 REPO = Path(__file__).resolve().parents[4]
@@ -34,6 +31,9 @@ sys.path.insert(0, str(REPO / "hack"))
 from gcp_fake.server import Fake, serve  # noqa: E402  pylint: disable=import-error,wrong-import-position
 from gcp_fake.world import World  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
+chromium = report_tests.chromium  # the report test's Chromium fixture
+perf_run = report_tests.perf_run
+render_in_chromium = report_tests.render_in_chromium
 TOKEN = "unit-token"
 NAMESPACE = "gemma"
 MODELS = [{"name": "gemma-3-1b", "pool_name": "vllm-gemma-3-1b", "deployment_name": "vllm-gemma-3-1b",
@@ -86,7 +86,7 @@ def test_panels_are_read_back_with_the_dashboards_queries(panels_read):
     assert panels_read["latency"]["series"] == [] and len(panels_read["latency"]["errors"]) == 2
 
 
-def test_the_report_draws_every_panel_with_data(chromium, panels_read, tmp_path):  # noqa: F811
+def test_the_report_draws_every_panel_with_data(chromium, panels_read, tmp_path):
     run = perf_run("pool", "pool")
     run["panels"] = list(panels_read.values())
     page = rl.render_html(rl.build_report([run], title="panels"))
