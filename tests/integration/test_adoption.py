@@ -117,6 +117,10 @@ def gcloud_by_hand(local_env, tmp_path_factory):
         print("\n[adoption] gcloud by hand: %.1fs" % (time.monotonic() - started))
         yield {"gcloud": gcloud, "pool": pool}
     finally:
+        # The by-hand subnet goes (later modules expect site.yml's proxy-only-subnet); the rest is what site.yml
+        # makes anyway.
+        gcloud("compute", "networks", "subnets", "delete", "proxy-only", "--region=us-central1", "--quiet",
+               check=False)
         requests.post(f"{local_env.gcp_url}/_fake/config",
                       json={"operation_delay_seconds": config["operation_delay_seconds"]}, timeout=10)
         for run in gcloud.runs:
@@ -324,8 +328,16 @@ def test_site_adopts_the_walkthrough_built_by_hand(local_env, gcloud_by_hand, pr
         assert again.rc == 0, again.failures()
         assert again.stats["changed"] == 0, again.changed_tasks()
         assert helm_revisions(local_env, ns) == now
-        pool = gcloud_by_hand["gcloud"].json("container", "node-pools", "describe", "gpupool", *CLUSTER)
-        assert pool["selfLink"] == gcloud_by_hand["pool"]["selfLink"]
+        # The node pool gcloud made is the same pool, untouched: no container operation on it after gcloud's create.
+        gcloud = gcloud_by_hand["gcloud"]
+        operations = [op for op in gcloud.json("container", "operations", "list", "--location=us-central1",
+                                               "--project=local-project")
+                      if op.get("targetLink", "").endswith("/nodePools/gpupool")]
+        kinds = [op["operationType"] for op in sorted(operations, key=lambda op: op["startTime"])]
+        assert kinds[-1] == "CREATE_NODE_POOL", kinds  # gcloud's create (earlier modules' pools came and went)
+        assert gcloud.json("container", "node-pools", "describe", "gpupool", *CLUSTER)["etag"] == \
+            gcloud_by_hand["pool"]["etag"]
+        assert not [c for c in made if c.startswith("task ") and "Cloud Armor" not in c], made
     finally:
         print("\n[adoption %s] %s" % (profile, ", ".join("%s %.1fs" % kv for kv in times.items())))
         for release in ("bbr", *MODELS):
