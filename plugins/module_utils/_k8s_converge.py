@@ -874,8 +874,8 @@ class Converger(object):
         if not self.adopt_from or item.live is None:
             return result
         keep = workload_keep(item.desired)
-        managers = sorted(set(entry["manager"] for entry in adopted_entries(result, self.field_manager,
-                                                                             self.adopt_from)))
+        adopted = adopted_entries(result, self.field_manager, self.adopt_from)
+        managers = sorted(set(entry["manager"] for entry in adopted))
         body, removed = adoption_update(result, item.live, self.field_manager, self.adopt_from, keep)
         final = result
         for attempt in range(1, attempts + 1):
@@ -895,8 +895,8 @@ class Converger(object):
             body, removed = adoption_update(final, item.live, self.field_manager, self.adopt_from, keep)
         if managers:
             gone = [_path_text(path) for path in removed if not has_field(final, path)]
-            self.report["adopted"].append("%s from %s%s" % (item.label, ", ".join(managers),
-                                                             "; removed %s" % ", ".join(gone) if gone else ""))
+            removed_text = "; removed %s" % ", ".join(gone) if gone else ""
+            self.report["adopted"].append("%s from %s%s" % (item.label, ", ".join(managers), removed_text))
         return final
 
     def _prune(self, members, timeout=300):

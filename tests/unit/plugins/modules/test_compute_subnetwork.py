@@ -133,8 +133,8 @@ def test_the_regions_active_proxy_subnet_made_by_hand_is_adopted_whatever_its_na
     monkeypatch.setattr(test_gcp_support._gcp.GcpModule, "warn", lambda self, msg: warnings.append(msg))
     by_hand = api_subnet(name="my-proxy-subnet", ipCidrRange="10.0.0.0/23")
     google.add("GET", SUBNET_RE, (404, {"error": {"code": 404, "message": "not found"}}))
-    google.add("GET", r"regions/us-central1/subnetworks$", {"items": [api_subnet(name="a", purpose="PRIVATE")],
-                                                           "nextPageToken": "p2"})
+    first_page = {"items": [api_subnet(name="a", purpose="PRIVATE")], "nextPageToken": "p2"}
+    google.add("GET", r"regions/us-central1/subnetworks$", first_page)
     google.add("GET", r"regions/us-central1/subnetworks$", {"items": [api_subnet(name="b", role="BACKUP"), by_hand]})
     result = run_module(compute_subnetwork, capsys, diff=True, **ARGS)
     assert result["changed"] is False and result["actions"] == []
