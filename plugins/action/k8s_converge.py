@@ -59,6 +59,7 @@ ARGUMENT_SPEC = dict(
     applyset=dict(type="str"),
     prune=dict(type="bool", default=True),
     take_ownership_from=dict(type="list", elements="str", default=[]),
+    adopt_from=dict(type="list", elements="str", default=[]),
     only_existing=dict(type="bool", default=False),
     autoscaler_selector=dict(type="str"),
     select=dict(type="list", elements="dict", default=[]),
@@ -108,7 +109,7 @@ class ActionModule(ActionBase):
                 items, selected = converger.run(
                     objects, applyset=args["applyset"], prune=args["prune"],
                     take_ownership_from=args["take_ownership_from"], only_existing=args["only_existing"],
-                    autoscaler_selector=args["autoscaler_selector"],
+                    autoscaler_selector=args["autoscaler_selector"], adopt_from=args["adopt_from"],
                     select=json.loads(json.dumps(args["select"], default=str)))
                 if args["wait"] and not self._task.check_mode:
                     converger.wait(items, args["wait_timeout"], args["wait_sleep"], args["wait_titles"])
@@ -155,7 +156,8 @@ def _describe(obj):
 
 _VERBS = (("created", "created", "would create"), ("updated", "changed", "would change"),
           ("pruned", "deleted", "would delete"), ("released", "deleted", "would delete"),
-          ("handed_over", "handed over", "would hand over"), ("taken_over", "took over", "would take over"))
+          ("handed_over", "handed over", "would hand over"), ("taken_over", "took over", "would take over"),
+          ("adopted", "adopted", "would adopt"))
 
 
 def _summary(report, check_mode):

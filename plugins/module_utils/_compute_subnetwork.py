@@ -35,6 +35,7 @@ def argument_spec():
                               "PRIVATE_NAT"]),
         role=dict(type="str", choices=["ACTIVE", "BACKUP"]),
         description=dict(type="str"),
+        adopt_active=dict(type="bool", default=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
     )
 
@@ -98,6 +99,17 @@ def insert_body(name, project, params):
     return body
 
 
+def active_proxy_subnet(subnets, project, network, purpose):
+    """The ACTIVE proxy-only subnet of ``purpose`` on ``network`` among ``subnets`` (API shape), or None: a region
+    and network hold one at most."""
+    wanted = network_ref(project, network)
+    for subnet in subnets:
+        if subnet.get("purpose") == purpose and subnet.get("role") == "ACTIVE" and \
+                network_ref(project, subnet.get("network") or "") == wanted:
+            return subnet
+    return None
+
+
 def plan_changes(current, desired):
     """(immutable fields that differ, True when the role must change)."""
     immutable = [k for k in IMMUTABLE if current.get(k) != desired.get(k)]
@@ -114,17 +126,45 @@ class Subnetwork(GcpResource):
     conflict_statuses = (412,)  # a stale fingerprint: read the subnet again, plan again, once
     result_key = "subnetwork"
 
+    adopted = None  # the name of the region's ACTIVE proxy-only subnet managed instead of params["name"]
+
+    @property
+    def name(self):
+        return self.adopted or self.params["name"]
+
     def path(self, name=True):
-        return subnet_path(self.project, self.params["region"], self.params["name"] if name else None)
+        return subnet_path(self.project, self.params["region"], self.name if name else None)
 
     def label(self):
-        return "subnetwork %s in %s" % (self.params["name"], self.params["region"])
+        return "subnetwork %s in %s" % (self.name, self.params["region"])
 
     def validate(self):
         return validate_params(self.params)
 
     def read(self):
-        return self.client.get("compute", self.path(), action="read %s" % self.label(), resource=self.label())
+        p = self.params
+        self.adopted = None
+        found = self.client.get("compute", self.path(), action="read %s" % self.label(), resource=self.label())
+        if found is not None or self.absent or not p.get("adopt_active", True) or \
+                p["purpose"] not in PROXY_PURPOSES or (p.get("role") or "ACTIVE") != "ACTIVE":
+            return found
+        other = active_proxy_subnet(self.list_region(), self.project, p["network"], p["purpose"])
+        if other is not None:
+            self.adopted = other["name"]
+        return other
+
+    def list_region(self):
+        """Every subnet of the region (all pages)."""
+        items, token = [], None
+        while True:
+            page = self.client.get("compute", subnet_path(self.project, self.params["region"]),
+                                   action="list the subnetworks of %s" % self.params["region"],
+                                   resource="region %s of project %s" % (self.params["region"], self.project),
+                                   query={"pageToken": token} if token else None) or {}
+            items.extend(page.get("items") or [])
+            token = page.get("nextPageToken")
+            if not token:
+                return items
 
     def plan(self, current):
         p, label = self.params, self.label()
@@ -137,9 +177,20 @@ class Subnetwork(GcpResource):
         if current is None:
             return Plan([Change("create", "POST", self.path(name=False), insert_body(p["name"], self.project, p),
                                 query={"requestId": request_id()}, description="create %s" % label,
-                                resource="region %s of project %s" % (p["region"], self.project))], {}, desired)
+                                resource="region %s of project %s" % (p["region"], self.project))], {}, desired,
+                        adopted=None)
         have = current_state(current)
         immutable, role_change = plan_changes(have, desired)
+        if self.adopted:
+            # The region's one ACTIVE proxy-only subnet, made under another name (by hand, say): managed as it is.
+            # Its range cannot change in place, and the load balancers of the region use it.
+            self.module.warn("%s: adopted, the region's ACTIVE %s subnet of network %s (the task names it %s)%s"
+                             % (label, p["purpose"], p["network"], p["name"],
+                                "; its range %s is left as it is (wanted %s: a subnet's range cannot change in "
+                                "place, and the region's load balancers use it)"
+                                % (have["ip_cidr_range"], desired["ip_cidr_range"]) if immutable else ""))
+            desired = dict(desired, **dict((k, have.get(k)) for k in immutable))
+            immutable = []
         if immutable:
             parts = ["%s (is %s, wanted %s)" % (k, have.get(k), desired.get(k)) for k in immutable]
             raise GcpError("%s: %s cannot change on an existing subnet; delete it first (state: absent; nothing may "
@@ -147,7 +198,7 @@ class Subnetwork(GcpResource):
         if p.get("description") is not None and (current.get("description") or "") != p["description"]:
             self.module.warn("%s: the description differs from the one asked for; Google cannot change it after "
                              "creation, so it is left as it is" % label)
-        result = Plan([], dict((k, have.get(k)) for k in desired), desired)
+        result = Plan([], dict((k, have.get(k)) for k in desired), desired, adopted=self.adopted)
         if role_change:
             body = {"role": desired["role"]}
             if current.get("fingerprint") is not None:

@@ -33,6 +33,7 @@ __metaclass__ = type
 
 import base64
 import copy
+import fnmatch
 import hashlib
 import json
 import time
@@ -217,6 +218,153 @@ def ownership_patch(live, field_manager, managers):
     return operations
 
 
+# --------------------------------------------------------------------------- adoption
+
+
+def manager_matches(name, patterns):
+    """Whether a field manager's name matches one of ``patterns`` (names, or shell patterns like ``kubectl-*``)."""
+    return any(fnmatch.fnmatchcase(name or "", pattern) for pattern in patterns or ())
+
+
+def adopted_entries(obj, field_manager, managers):
+    """The managedFields entries of ``obj`` (main resource) of the managers to adopt, ours excepted."""
+    ours = (field_manager, field_manager + "-handover")
+    return [entry for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []
+            if not entry.get("subresource") and entry.get("manager") not in ours
+            and manager_matches(entry.get("manager"), managers)]
+
+
+def _prefixes(path):
+    return [path[:i] for i in range(1, len(path) + 1)]
+
+
+def leftovers(obj, field_manager, managers, keep=()):
+    """The fields of ``obj`` that only adopted managers own: what an apply by ``field_manager`` would have removed
+    had it owned them, as fieldsV1 paths, outermost first. A list item (``k:``, ``v:``, ``i:``) that no other
+    manager owns anything of is one path; a map is never removed whole (keys nobody owns stay). ``keep`` lists
+    paths that stay as they are (the replicas an autoscaler owns next)."""
+    adopted = adopted_entries(obj, field_manager, managers)
+    if not adopted:
+        return []
+    adopted_ids = set(id(entry) for entry in adopted)
+    remaining = set()
+    for entry in ((obj.get("metadata") or {}).get("managedFields") or []):
+        if id(entry) not in adopted_ids and not entry.get("subresource"):
+            remaining.update(_fields_leaves(entry.get("fieldsV1") or {}))
+    remaining_prefixes = set()
+    for path in remaining:
+        remaining_prefixes.update(_prefixes(path))
+    out = []
+    for entry in adopted:
+        for leaf in _fields_leaves(entry.get("fieldsV1") or {}):
+            if leaf in remaining_prefixes or any(prefix in remaining for prefix in _prefixes(leaf)):
+                continue  # another manager owns it, something below it, or a map or list it is part of
+            if any(leaf[:len(path)] == tuple(path) for path in keep):
+                continue
+            root = leaf
+            for prefix in _prefixes(leaf):
+                if prefix[-1][:2] in ("k:", "v:", "i:") and prefix not in remaining_prefixes:
+                    root = prefix
+                    break
+            if root not in out:
+                out.append(root)
+    out = [path for path in out if not any(path[:len(other)] == other and path != other for other in out)]
+    return sorted(out, key=len)
+
+
+def _field_key(element):
+    kind, rest = element[:2], element[2:]
+    if kind == "k:":
+        return "key", json.loads(rest)
+    if kind == "v:":
+        return "value", json.loads(rest)
+    if kind == "i:":
+        return "index", int(rest)
+    return "field", rest
+
+
+def _locate(container, element):
+    """(found, key or index) of a fieldsV1 path element in a map or list."""
+    kind, key = _field_key(element)
+    if kind == "field":
+        return isinstance(container, dict) and key in container, key
+    if not isinstance(container, list):
+        return False, None
+    if kind == "index":
+        return 0 <= key < len(container), key
+    for index, item in enumerate(container):
+        if kind == "value" and item == key:
+            return True, index
+        if kind == "key" and isinstance(item, dict) and all(item.get(k) == v for k, v in key.items()):
+            return True, index
+    return False, None
+
+
+def without_fields(obj, paths):
+    """A copy of ``obj`` without the fields at ``paths`` (fieldsV1 paths); maps and lists left empty by a removal
+    go too. Returns (copy, the paths that were there)."""
+    obj = copy.deepcopy(obj)
+    removed = []
+    for path in sorted(paths, key=lambda p: (len(p), p), reverse=True):  # inner first: list indexes stay valid
+        chain, node = [], obj
+        for element in path[:-1]:
+            found, key = _locate(node, element)
+            if not found:
+                node = None
+                break
+            chain.append((node, key))
+            node = node[key]
+        if node is None:
+            continue
+        found, key = _locate(node, path[-1])
+        if not found:
+            continue
+        del node[key]
+        removed.append(path)
+        for parent, parent_key in reversed(chain):
+            if parent is obj or parent[parent_key] not in ({}, []):
+                break  # a top-level key (metadata, spec) stays, and so does what still holds something
+            del parent[parent_key]
+    return obj, sorted(removed)
+
+
+def adoption_update(result, live, field_manager, managers, keep=()):
+    """The update (PUT body) that completes an adoption after our apply: ``result`` (the object after the apply)
+    without the fields only adopted managers own, and without their managedFields entries, so the object is what
+    our configuration says and we alone own what we set. None when there is nothing left to adopt."""
+    adopted = adopted_entries(result, field_manager, managers)
+    if not adopted:
+        return None, []
+    updated, removed = without_fields(result, leftovers(result, field_manager, managers, keep))
+    meta = updated["metadata"]
+    meta["managedFields"] = [entry for entry in meta.get("managedFields") or []
+                             if not (not entry.get("subresource") and entry.get("manager") != field_manager
+                                     and manager_matches(entry.get("manager"), managers))]
+    if not meta.get("resourceVersion"):
+        meta["resourceVersion"] = ((live or {}).get("metadata") or {}).get("resourceVersion")
+    return updated, removed
+
+
+def has_field(obj, path):
+    """Whether ``obj`` has a field at the fieldsV1 ``path``."""
+    node = obj
+    for element in path:
+        found, key = _locate(node, element)
+        if not found:
+            return False
+        node = node[key]
+    return True
+
+
+def workload_keep(desired):
+    """Paths an adoption leaves alone: the replicas of a workload whose configuration leaves them to an autoscaler
+    (removed, the API server would reset them to 1)."""
+    if (group_of(desired.get("apiVersion")), desired.get("kind")) in WORKLOAD_KINDS and \
+            "replicas" not in (desired.get("spec") or {}):
+        return [("f:spec", "f:replicas")]
+    return []
+
+
 def owns(live, field_manager, path):
     """Whether ``field_manager``'s apply entry owns the field at ``path`` (keys)."""
     entry = apply_entry(live or {}, field_manager, (live or {}).get("apiVersion"))
@@ -368,7 +516,8 @@ class Converger(object):
         self._resources = {}
         self._schemas = {}
         self.report = {"created": [], "updated": [], "pruned": [], "handed_over": [], "taken_over": [],
-                       "released": [], "missing": [], "not_served": [], "reasons": {}}
+                       "released": [], "adopted": [], "missing": [], "not_served": [], "reasons": {}}
+        self.adopt_from = ()
         self.diffs = []
         self.changed = False
 
@@ -458,6 +607,10 @@ class Converger(object):
                 continue
             schema, builtin = self._defaults(item.resource)
             item.reason = apply_pending(desired, item.live, self.field_manager, schema, builtin)
+            if item.reason is None and adopted_entries(item.live, self.field_manager, self.adopt_from):
+                item.reason = "fields set by %s to adopt" % ", ".join(sorted(
+                    set(entry["manager"] for entry in adopted_entries(item.live, self.field_manager,
+                                                                      self.adopt_from))))
         return items
 
     # ---- writes -----------------------------------------------------------------------------------------------
@@ -602,8 +755,9 @@ class Converger(object):
     # ---- the step ---------------------------------------------------------------------------------------------
 
     def run(self, objects, applyset=None, prune=True, take_ownership_from=(), only_existing=False,
-            autoscaler_selector=None, scale_handover=True, select=()):
+            autoscaler_selector=None, scale_handover=True, select=(), adopt_from=()):
         objects = [copy.deepcopy(obj) for obj in objects]
+        self.adopt_from = tuple(adopt_from or ())
         set_id = applyset_id(applyset, self.namespace) if applyset else None
         if set_id:
             objects = [obj if (obj.get("apiVersion"), obj.get("kind"), obj["metadata"].get("name")) ==
@@ -673,7 +827,7 @@ class Converger(object):
                 and not self.check_mode:
             self._write_parent(configmaps, applyset, set_id, parent, wanted_kinds, wanted_namespaces)
 
-        for key in ("created", "updated", "pruned", "handed_over", "taken_over", "released"):
+        for key in ("created", "updated", "pruned", "handed_over", "taken_over", "released", "adopted"):
             if self.report[key]:
                 self.changed = True
         return items, selected
@@ -690,6 +844,8 @@ class Converger(object):
                         raise ConvergeError("apply %s (dry run): %s" % (label, error.message))
                 except KubeConnectionError as error:
                     raise ConvergeError(str(error))
+            if after is not None:
+                after = self._adopt(item, after)
             if item.live is not None and after is not None and not _content_changed(item.live, after):
                 return
             item.result = after
@@ -700,7 +856,7 @@ class Converger(object):
                 shown.setdefault("spec", {})["replicas"] = handover["spec"]["replicas"]
             self._record_diff(item.live, shown, label)
             return
-        item.result = self._apply(item)
+        item.result = self._adopt(item, self._apply(item))
         before_version = ((item.live or {}).get("metadata") or {}).get("resourceVersion")
         after_version = ((item.result or {}).get("metadata") or {}).get("resourceVersion")
         if item.live is None:
@@ -710,6 +866,38 @@ class Converger(object):
         else:
             return
         self._record_diff(item.live, item.result, label)
+
+    def _adopt(self, item, result, attempts=3):
+        """Complete the adoption of an object other managers (kubectl...) made: after our apply, remove what only
+        they set and their managedFields entries (one update, guarded by the resourceVersion; re-read and again on
+        a conflict). Returns the object as it is (or, in check mode, would be) afterwards."""
+        if not self.adopt_from or item.live is None:
+            return result
+        keep = workload_keep(item.desired)
+        adopted = adopted_entries(result, self.field_manager, self.adopt_from)
+        managers = sorted(set(entry["manager"] for entry in adopted))
+        body, removed = adoption_update(result, item.live, self.field_manager, self.adopt_from, keep)
+        final = result
+        for attempt in range(1, attempts + 1):
+            if body is None:
+                break
+            try:
+                final = self.client.replace(item.resource, body, self.field_manager, self.check_mode)
+                break
+            except KubeApiError as error:
+                if error.status != 409 or self.check_mode or attempt == attempts:
+                    raise ConvergeError("adopt %s (from %s): %s" % (item.label, ", ".join(managers), error.message))
+            except KubeConnectionError as error:
+                raise ConvergeError(str(error))
+            meta = item.desired["metadata"]
+            final = self._call("read " + item.label, self.client.get, item.resource, meta["name"],
+                               meta.get("namespace"))
+            body, removed = adoption_update(final, item.live, self.field_manager, self.adopt_from, keep)
+        if managers:
+            gone = [_path_text(path) for path in removed if not has_field(final, path)]
+            removed_text = "; removed %s" % ", ".join(gone) if gone else ""
+            self.report["adopted"].append("%s from %s%s" % (item.label, ", ".join(managers), removed_text))
+        return final
 
     def _prune(self, members, timeout=300):
         for resource, obj in members:

@@ -453,6 +453,12 @@ class KubeClient:
         return self.request("PATCH", self.path(resource, namespace, name), None, operations,
                             "application/json-patch+json")
 
+    def replace(self, resource, obj, field_manager, dry_run=False):
+        """An update (PUT) of the whole object, guarded by its ``metadata.resourceVersion``."""
+        meta = obj["metadata"]
+        query = {"fieldManager": field_manager, "dryRun": "All" if dry_run else None}
+        return self.request("PUT", self.path(resource, meta.get("namespace"), meta["name"]), query, obj)
+
     def delete(self, resource, name, namespace=None, propagation="Background", dry_run=False):
         """Delete one object; None when it was already gone."""
         query = {"dryRun": "All"} if dry_run else None
@@ -550,6 +556,12 @@ class CoreClient:
     def json_patch(self, resource, name, namespace, operations):
         return self._call(self._client.client.patch, self._resources[resource], body=operations, name=name,
                           namespace=self._namespace(resource, namespace), content_type="application/json-patch+json")
+
+    def replace(self, resource, obj, field_manager, dry_run=False):
+        extra = {"dry_run": "All"} if dry_run else {}
+        return self._call(self._client.client.replace, self._resources[resource], body=obj,
+                          name=obj["metadata"]["name"], namespace=self._namespace(resource, obj["metadata"].get("namespace")),
+                          field_manager=field_manager, **extra)
 
     def delete(self, resource, name, namespace=None, propagation="Background", dry_run=False):
         extra = {"dry_run": "All"} if dry_run else {}

@@ -59,6 +59,16 @@ options:
       - Description of the subnet, set at creation (Google cannot change it later; a difference is reported
         as a warning).
     type: str
+  adopt_active:
+    description:
+      - With O(purpose) C(*_MANAGED_PROXY) and O(role) V(ACTIVE), when no subnet is named O(name), manage the
+        region's existing ACTIVE proxy-only subnet of that purpose on O(network) instead, whatever its name (a
+        region and network hold only one, so creating a second would fail). The result's RV(adopted) names it, a
+        warning says so, and its IP range is left as it is (a range cannot change in place; the region's load
+        balancers use the subnet).
+      - V(false) creates O(name), which fails while another ACTIVE proxy-only subnet exists.
+    type: bool
+    default: true
   state:
     description:
       - V(present) creates the subnet; V(absent) deletes it (nothing may use it).
@@ -75,7 +85,8 @@ extends_documentation_fragment:
   - gke_ai.inference_gateway.attributes
   - gke_ai.inference_gateway.attributes.full_support
 notes:
-  - A region holds one C(ACTIVE) proxy-only subnet per network; a second one fails with Google's message.
+  - A region holds one C(ACTIVE) proxy-only subnet per network; with O(adopt_active=false) a second one fails with
+    Google's message.
   - Every change carries a C(requestId), so a retried request is applied once.
   - Permissions needed - C(compute.subnetworks.get), C(compute.subnetworks.create), C(compute.subnetworks.update),
     C(compute.subnetworks.delete), C(compute.networks.updatePolicy), C(compute.regionOperations.get)
@@ -117,6 +128,12 @@ subnetwork:
     purpose: REGIONAL_MANAGED_PROXY
     role: ACTIVE
     state: READY
+adopted:
+  description: The name of the region's ACTIVE proxy-only subnet managed in place of O(name) (see O(adopt_active));
+    null when the subnet is O(name).
+  returned: when O(state=present)
+  type: str
+  sample: my-proxy-only-subnet
 actions:
   description: What the task did (or would do) - C(create), C(set_role), C(delete).
   returned: always

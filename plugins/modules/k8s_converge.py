@@ -35,6 +35,13 @@ description:
   - With O(take_ownership_from), fields this manager applies are removed from the C(Update) entries of those
     managers in C(metadata.managedFields) (a JSON patch guarded by tests of each entry), so that one manager owns
     them; for instance the GCPBackendPolicy a helm chart renders and a role completes.
+  - "With O(adopt_from), objects that other field managers made (C(kubectl apply), C(kubectl create), another
+    tool) are adopted: after the apply, what only those managers set and this configuration does not is removed,
+    and their C(metadata.managedFields) entries with it (one update guarded by the C(resourceVersion), as
+    C(kubectl apply --server-side) migrates a client-side applied object), so the object becomes exactly what
+    O(objects) says and this manager alone owns what it sets. A field the API server defaults comes back at its
+    default. The C(spec.replicas) of a workload the configuration leaves to an autoscaler is kept at its live
+    value. Check mode dry-runs both writes, so its diff is the real run's."
   - In check mode nothing is written. What would be created or changed is dry-run on the server (for the diff)
     where it can be; objects in a namespace or of a kind that does not exist yet are listed as they are
     configured. What would be pruned, handed over or taken over is listed.
@@ -76,6 +83,15 @@ options:
     default: true
   take_ownership_from:
     description: Field managers whose C(Update) entries give up the fields this manager applies.
+    type: list
+    elements: str
+    default: []
+  adopt_from:
+    description:
+      - Field managers (names, or shell patterns such as C(kubectl-*)) whose fields are adopted (see above), for
+        instance C(kubectl-client-side-apply), C(kubectl) and C(kubectl-create) for what a walkthrough made by hand.
+      - Never list a controller that keeps writing the object (C(kube-controller-manager)) or the tool that owns
+        it (C(helm) for a chart's objects).
     type: list
     elements: str
     default: []
@@ -193,6 +209,12 @@ released:
   elements: str
 taken_over:
   description: Fields taken over from the managers of O(take_ownership_from), per object and manager.
+  returned: always
+  type: list
+  elements: str
+adopted:
+  description: Objects adopted from the managers of O(adopt_from) (C(Kind namespace/name from manager)), with the
+    fields that were removed because only those managers had set them.
   returned: always
   type: list
   elements: str

@@ -314,3 +314,77 @@ def test_a_timeout_names_every_blocker():
         "- model tiny, Deployment ns/vllm-tiny: 0/1 replicas available\n"
         "  pod vllm-tiny-abc cannot be scheduled (FailedScheduling): 0/3 nodes\n"
         "    cluster autoscaler (NotTriggerScaleUp): pod didn't trigger scale-up: 1 Insufficient nvidia.com/gpu")
+
+
+# --------------------------------------------------------------------------- adoption (kubectl apply by hand)
+
+KUBECTL_FIELDS = {"f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}},
+                                 "f:labels": {".": {}, "f:app": {}}},
+                  "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
+                      'k:{"name":"vllm"}': {".": {}, "f:image": {}, "f:name": {}, "f:env": {
+                          ".": {}, 'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}},
+                          'k:{"name":"B"}': {".": {}, "f:name": {}, "f:value": {}}}}}}}}}
+OUR_FIELDS = {"f:metadata": {"f:labels": {"f:app": {}}},
+              "f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"vllm"}': {
+                  ".": {}, "f:image": {}, "f:name": {}, "f:env": {'k:{"name":"A"}': {".": {}, "f:name": {},
+                                                                                     "f:value": {}}}}}}}}}
+
+
+def by_hand_deployment(ours=True):
+    entries = [{"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "apps/v1",
+                "fieldsV1": KUBECTL_FIELDS},
+               {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "apps/v1",
+                "subresource": "status", "fieldsV1": {"f:status": {}}}]
+    if ours:
+        entries.append({"manager": MANAGER, "operation": "Apply", "apiVersion": "apps/v1", "fieldsV1": OUR_FIELDS})
+    return obj("apps/v1", "Deployment", "vllm-gemma-3-1b", "gemma", spec={
+        "replicas": 2, "template": {"spec": {"containers": [{
+            "name": "vllm", "image": "vllm/vllm-openai:v0",
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]}}},
+        metadata={"name": "vllm-gemma-3-1b", "namespace": "gemma", "resourceVersion": "7", "labels": {"app": "x"},
+                  "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                  "managedFields": entries})
+
+
+def test_managers_to_adopt_match_by_name_or_pattern_never_ours():
+    assert engine.manager_matches("kubectl-client-side-apply", ["kubectl-*"])
+    assert not engine.manager_matches("helm", ["kubectl", "kubectl-*"])
+    assert [e["manager"] for e in engine.adopted_entries(by_hand_deployment(), MANAGER, ["*"])] == \
+        ["kubectl-client-side-apply"]  # the status subresource and our own entry are never adopted
+
+
+def test_leftovers_are_what_only_adopted_managers_set_list_items_whole():
+    paths = engine.leftovers(by_hand_deployment(), MANAGER, ["kubectl-client-side-apply"])
+    assert paths == [("f:spec", "f:replicas"),
+                     ("f:metadata", "f:annotations", "f:kubectl.kubernetes.io/last-applied-configuration"),
+                     ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"vllm"}', "f:env",
+                      'k:{"name":"B"}')]
+    keep = engine.workload_keep({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {}})
+    kept = engine.leftovers(by_hand_deployment(), MANAGER, ["kubectl-client-side-apply"], keep)
+    assert ("f:spec", "f:replicas") not in kept
+    assert engine.workload_keep({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 1}}) == []
+    assert engine.leftovers(by_hand_deployment(), MANAGER, ["kubectl-create"]) == []
+
+
+def test_the_adoption_update_removes_leftovers_and_the_adopted_entries_only():
+    live = by_hand_deployment()
+    keep = [("f:spec", "f:replicas")]
+    body, removed = engine.adoption_update(live, live, MANAGER, ["kubectl-*"], keep)
+    assert body["metadata"]["resourceVersion"] == "7"
+    assert "annotations" not in body["metadata"]  # emptied, so gone
+    assert body["spec"]["replicas"] == 2
+    assert body["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]
+    assert [e["manager"] for e in body["metadata"]["managedFields"]] == ["kube-controller-manager", MANAGER]
+    assert len(removed) == 2 and live["spec"]["template"]["spec"]["containers"][0]["env"][1]["name"] == "B"
+    adopted_already = dict(live, metadata=dict(live["metadata"], managedFields=live["metadata"]["managedFields"][1:]))
+    assert engine.adoption_update(adopted_already, live, MANAGER, ["kubectl-*"]) == (None, [])
+
+
+def test_without_fields_finds_list_items_by_key_value_and_index():
+    doc = {"spec": {"matches": [{"path": {"value": "/"}}, {"headers": [{"name": "h"}]}], "tags": ["a", "b"]}}
+    out, removed = engine.without_fields(doc, [("f:spec", "f:matches", "i:1"), ("f:spec", "f:tags", 'v:"b"'),
+                                               ("f:spec", "f:nothing")])
+    assert out == {"spec": {"matches": [{"path": {"value": "/"}}], "tags": ["a"]}}
+    assert removed == [("f:spec", "f:matches", "i:1"), ("f:spec", "f:tags", 'v:"b"')]
+    assert engine.has_field(doc, ("f:spec", "f:matches", "i:1", "f:headers"))
+    assert not engine.has_field(out, ("f:spec", "f:matches", "i:1"))

@@ -78,6 +78,7 @@ def test_plan():
 
 def test_create_then_noop(google, capsys):
     google.add("GET", SUBNET_RE, (404, {"error": {"code": 404, "message": "not found"}}))
+    google.add("GET", r"regions/us-central1/subnetworks$", {"items": [api_subnet(name="other", purpose="PRIVATE")]})
     google.add("POST", r"regions/us-central1/subnetworks$", compute_op("op-1", "RUNNING", region="us-central1"))
     google.add("GET", r"regions/us-central1/operations/op-1$", compute_op("op-1", "DONE", region="us-central1"))
     google.add("GET", SUBNET_RE, api_subnet())
@@ -125,3 +126,33 @@ def test_description_difference_is_a_warning(google, capsys, monkeypatch):
     google.add("GET", SUBNET_RE, api_subnet(description="old"))
     result = run_module(compute_subnetwork, capsys, description="new", **ARGS)
     assert result["changed"] is False and "cannot change it after creation" in warnings[0]
+
+
+def test_the_regions_active_proxy_subnet_made_by_hand_is_adopted_whatever_its_name(google, capsys, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(test_gcp_support._gcp.GcpModule, "warn", lambda self, msg: warnings.append(msg))
+    by_hand = api_subnet(name="my-proxy-subnet", ipCidrRange="10.0.0.0/23")
+    google.add("GET", SUBNET_RE, (404, {"error": {"code": 404, "message": "not found"}}))
+    first_page = {"items": [api_subnet(name="a", purpose="PRIVATE")], "nextPageToken": "p2"}
+    google.add("GET", r"regions/us-central1/subnetworks$", first_page)
+    google.add("GET", r"regions/us-central1/subnetworks$", {"items": [api_subnet(name="b", role="BACKUP"), by_hand]})
+    result = run_module(compute_subnetwork, capsys, diff=True, **ARGS)
+    assert result["changed"] is False and result["actions"] == []
+    assert result["adopted"] == "my-proxy-subnet"
+    assert google.calls[2].query == {"pageToken": "p2"}
+    assert "adopted" in warnings[0] and "range 10.0.0.0/23 is left as it is (wanted 10.129.0.0/23" in warnings[0]
+
+
+def test_without_adoption_a_second_active_proxy_subnet_is_asked_for(google, capsys):
+    google.add("GET", SUBNET_RE, (404, {"error": {"code": 404, "message": "not found"}}))
+    google.add("POST", r"regions/us-central1/subnetworks$", compute_op("op-1", "DONE", region="us-central1"))
+    google.add("GET", SUBNET_RE, api_subnet())
+    result = run_module(compute_subnetwork, capsys, adopt_active=False, **ARGS)
+    assert result["actions"] == ["create"] and result["adopted"] is None
+
+
+def test_active_proxy_subnet_matches_purpose_role_and_network():
+    subnets = [api_subnet(name="x", purpose="GLOBAL_MANAGED_PROXY"), api_subnet(name="y", role="BACKUP"),
+               api_subnet(name="z", network="projects/local-project/global/networks/other"), api_subnet(name="w")]
+    assert cs.active_proxy_subnet(subnets, "local-project", "default", "REGIONAL_MANAGED_PROXY")["name"] == "w"
+    assert cs.active_proxy_subnet(subnets[:3], "local-project", "default", "REGIONAL_MANAGED_PROXY") is None
