@@ -77,11 +77,23 @@ EXAMPLES = r"""
       mosaicLayout:
         columns: 48
         tiles:
-          - {xPos: 0, yPos: 0, width: 24, height: 16, widget: {title: KV-cache use by pool, xyChart: {dataSets: [
-              {plotType: LINE, timeSeriesQuery: {timeSeriesFilter: {
-                filter: 'metric.type="prometheus.googleapis.com/inference_pool_average_kv_cache_utilization/gauge"',
-                aggregation: {alignmentPeriod: 60s, perSeriesAligner: ALIGN_MEAN, crossSeriesReducer: REDUCE_MEAN,
-                              groupByFields: [metric.label.name]}}}}]}}}
+          - xPos: 0
+            yPos: 0
+            width: 24
+            height: 16
+            widget:
+              title: KV-cache use by pool
+              xyChart:
+                dataSets:
+                  - plotType: LINE
+                    timeSeriesQuery:
+                      timeSeriesFilter:
+                        filter: metric.type="prometheus.googleapis.com/inference_pool_average_kv_cache_utilization/gauge"
+                        aggregation:
+                          alignmentPeriod: 60s
+                          perSeriesAligner: ALIGN_MEAN
+                          crossSeriesReducer: REDUCE_MEAN
+                          groupByFields: [metric.label.name]
   register: dashboard
 
 - name: Show where it is
