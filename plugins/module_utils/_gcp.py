@@ -1020,7 +1020,8 @@ def render(resource):
     plan = resource.plan(resource.render_current())
     requests = render_requests(resource, plan)
     params = module.params
-    step = "%s-%s" % (getattr(module, "_name", "gcp").rsplit(".", 1)[-1], params.get("name") or params.get("role") or "")
+    kind = type(resource).__module__.rsplit(".", 1)[-1].lstrip("_")  # _gke_node_pool: the module's name
+    step = "%s-%s" % (kind, params.get("name") or params.get("role") or "")
     try:
         path = numbered_path(params["render_dir"], step, ".json", subdir=GCP_DIR)
         rendered = {"resource": resource.label(), "requests": requests}

@@ -293,7 +293,7 @@ options:
     default: false
   render_dir:
     description:
-      - Render mode (O(state=present) only). Contact no cluster: C(helm template) the chart at its digest (pulled
+      - Render mode (O(state=present) only). Contact no cluster; C(helm template) the chart at its digest (pulled
         into the cache when it is not there yet) with the release's values, and write the objects as C(helm install)
         would create them (namespaced objects in O(release_namespace), CRDs included unless O(skip_crds), helm's
         C(meta.helm.sh/release-name) and C(meta.helm.sh/release-namespace) annotations and C(managed-by) label, so that
