@@ -31,6 +31,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_htt
     AUTH_OPTIONS,
     KubeConnectionError,
     open_client,
+    task_environment_auth,
 )
 
 try:  # what ansible.builtin.service and .package use to apply the module_defaults of the module they run
@@ -168,8 +169,8 @@ class ActionModule(ActionBase):
 
     def _connection_options(self, args):
         """The connection options: the task's (with this action's module_defaults), then those a
-        kubernetes.core.k8s task here would get from module_defaults, so that the step connects where the
-        playbook's kubernetes.core tasks do."""
+        kubernetes.core.k8s task here would get from module_defaults, then the K8S_AUTH_* variables of the task's
+        environment, so that the step connects where the playbook's kubernetes.core tasks and modules do."""
         own = {name: args[name] for name in CONNECTION_SPEC if args.get(name) is not None}
         merged = dict(own)
         if _apply_action_arg_defaults is not None:
@@ -178,6 +179,8 @@ class ActionModule(ActionBase):
                 name = _ALIASES.get(name, name)
                 if name in AUTH_OPTIONS and value is not None and name not in merged:
                     merged[name] = boolean(value) if name in ("validate_certs", "persist_config") else value
+        for name, value in task_environment_auth(self).items():
+            merged.setdefault(name, value)
         return merged
 
     @staticmethod
