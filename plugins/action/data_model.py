@@ -84,9 +84,22 @@ class ActionModule(ActionBase):
         problems = validate(values, facts, profiles, hf_token_set=bool(str(token or "").strip()),
                             run_tags=run_tags, skip_tags=skip_tags)
         facts["infgw_check_mode_new_namespace"] = False
-        read_classes = args["check_cluster"] and not problems and step_runs("gateway", run_tags, skip_tags)
-        if read_classes or (self._task.check_mode and not problems):
-            problems, new_namespace, warnings = self._read_cluster(facts, values, read_classes)
+        # The GatewayClass is checked whatever else is wrong, so that every problem is reported at once (a class
+        # that is not even a name is one of `problems` already).
+        class_field = "infgw_gateway.class:"
+        read_classes = (args["check_cluster"] and step_runs("gateway", run_tags, skip_tags)
+                        and not any(p.startswith(class_field) for p in problems))
+        read_namespace = self._task.check_mode and not problems
+        if read_classes or read_namespace:
+            try:
+                class_problems, new_namespace, warnings = self._read_cluster(facts, values, read_classes,
+                                                                             read_namespace)
+            except AnsibleActionFail as error:
+                if not problems:
+                    raise
+                # the input is bad anyway: report it, and say the class could not be checked
+                class_problems, new_namespace, warnings = [], False, [to_native(error)]
+            problems.extend(class_problems)
             facts["infgw_check_mode_new_namespace"] = new_namespace
             if warnings:
                 result["warnings"] = warnings
@@ -95,7 +108,7 @@ class ActionModule(ActionBase):
         result.update(changed=False, facts=facts)
         return result
 
-    def _read_cluster(self, facts, values, read_classes):
+    def _read_cluster(self, facts, values, read_classes, read_namespace):
         """One connection: the GatewayClasses (the class must exist before anything is applied) and, in check
         mode, whether the namespace exists (roles list what they would create instead of dry-running)."""
         # imported here: a run that reads nothing (status, teardown, resolution tests) needs no Kubernetes client
@@ -119,7 +132,7 @@ class ActionModule(ActionBase):
                             raise
                         warnings.append("infgw_gateway.class not checked: listing GatewayClasses is forbidden (%s)"
                                         % error)
-                if self._task.check_mode:
+                if read_namespace:
                     namespaces = client.resource("v1", "Namespace")
                     new_namespace = client.get(namespaces, values.get("infgw_namespace")) is None
             finally:
@@ -127,8 +140,10 @@ class ActionModule(ActionBase):
         except AnsibleActionFail:
             raise
         except Exception as error:  # one error at the edge, naming what was being checked
-            raise AnsibleActionFail("Could not read the cluster to check the data model (infgw_gateway.class%s): %s"
-                                    % (", infgw_namespace" if self._task.check_mode else "", to_native(error)))
+            checked = [field for field, read in (("infgw_gateway.class", read_classes),
+                                                 ("infgw_namespace", read_namespace)) if read]
+            raise AnsibleActionFail("Could not read the cluster to check the data model (%s): %s"
+                                    % (", ".join(checked), to_native(error)))
         return problems, new_namespace, warnings
 
     def _connection_options(self, names):

@@ -30,7 +30,9 @@ description:
     certificates, a Hugging Face token missing when models are deployed...).
   - With O(check_cluster) and when the C(gateway) step runs (per C(--tags) and C(--skip-tags)), one read of the
     cluster - its GatewayClasses - checks that C(infgw_gateway.class) names one of them, and the
-    failure lists those the cluster has. In check mode it also reads whether C(infgw_namespace) exists.
+    failure lists those the cluster has, together with every other problem. When the cluster cannot be read
+    and other problems were found, those are reported and the read's error is a warning. In check mode it also
+    reads whether C(infgw_namespace) exists.
   - The cluster connection is the one C(kubernetes.core) takes from the environment (C(K8S_AUTH_*), C(KUBECONFIG)).
   - Writes nothing. Runs on the controller; no module process.
 options:

@@ -94,8 +94,10 @@ BAD_INVENTORIES = [
       'infgw_profile: unknown profile "v9.9"']),
     ("validated-whatever-the-tags", {"infgw_models": [_model(replicas=-1)]}, ["--tags", "gateway"],
      ["infgw_models[0].replicas"]),
-    ("gateway-class-not-in-cluster", {"infgw_gateway": {"class": "gke-l7-regional-external-manged"}}, [],
-     ['infgw_gateway.class: no GatewayClass "gke-l7-regional-external-manged" in the cluster; the cluster has: '
+    ("gateway-class-not-in-cluster", {"infgw_gateway": {"class": "gke-l7-regional-external-manged"},
+                                      "infgw_models": [_model(resources={"memory": "25 GB"})]}, [],
+     ['infgw_models[0].resources.memory: "25 GB" is not a Kubernetes quantity',  # reported with the class
+      'infgw_gateway.class: no GatewayClass "gke-l7-regional-external-manged" in the cluster; the cluster has: '
       "gke-l7-global-external-managed, gke-l7-gxlb, gke-l7-regional-external-managed, gke-l7-rilb"]),
     ("gateway-class-in-check-mode", {}, ["--check", "-e", "infgw_gateway_class=intrenal"],
      ['infgw_gateway.class: no GatewayClass "intrenal" in the cluster']),
