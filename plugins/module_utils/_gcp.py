@@ -129,8 +129,12 @@ def gcp_argument_spec():
                           fallback=(env_fallback, ["INFGW_GCP_API_ENDPOINT"])),
         max_retries=dict(type="int", default=6),
         request_timeout=dict(type="float", default=60.0),
-        render_dir=dict(type="path"),
     )
+
+
+def gcp_render_argument_spec():
+    """The options of the ``gke_ai.inference_gateway.gcp.render`` doc fragment (modules run by ``converge``)."""
+    return dict(render_dir=dict(type="path"))
 
 
 def gcp_wait_argument_spec():
@@ -805,10 +809,12 @@ def managed_view(values, keys):
 class GcpModule(AnsibleModule):
     """``AnsibleModule`` with the shared GCP options, a lazily built client and the error edge."""
 
-    def __init__(self, argument_spec, wait=False, **kwargs):
+    def __init__(self, argument_spec, wait=False, render=False, **kwargs):
         spec = gcp_argument_spec()
         if wait:
             spec.update(gcp_wait_argument_spec())
+        if render:
+            spec.update(gcp_render_argument_spec())
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
         super().__init__(argument_spec=spec, **kwargs)
