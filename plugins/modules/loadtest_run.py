@@ -80,8 +80,8 @@ options:
   preflight_wait:
     description:
       - Seconds to keep retrying the preflight request, every 2 s, while the target answers HTTP 500, 502, 503 or 504
-        or does not answer: a gateway that was just programmed does so until its backends and endpoint picker are
-        healthy. Any other status fails at once. V(0) tries once.
+        or does not answer (a gateway that was just programmed does so until its backends and endpoint picker are
+        healthy). Any other status fails at once. V(0) tries once.
     type: int
     default: 120
   max_requests:

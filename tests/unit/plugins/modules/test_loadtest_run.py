@@ -180,7 +180,7 @@ def test_the_caps_and_the_preflight_refuse_before_any_load(tmp_path, target, cap
 
 
 def test_the_preflight_waits_out_a_warming_gateway_and_gives_up_at_its_deadline(tmp_path, target, capsys,
-                                                                              monkeypatch):
+                                                                                monkeypatch):
     monkeypatch.setattr(loadtest_runner, "PREFLIGHT_RETRY_S", 0.05)
     binary = fake_hey(tmp_path, [])
     target.statuses = [500, 503]  # the endpoint picker and the backends warming up
