@@ -88,9 +88,13 @@ demo: local-up
 	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/status.yml
 	source $(ENV_DIR)/env.sh && $(VENV)/bin/ansible-playbook playbooks/smoke.yml
 
-.PHONY: local-up local-down local-status
+.PHONY: local-up local-up-second local-down local-status
 local-up: venv tools
 	$(VPY) hack/localcluster/localenv.py up
+
+# A second cluster in the environment (many-cluster runs): make local-up first.
+local-up-second: venv
+	$(VPY) hack/localcluster/localenv.py up-second
 
 local-down: venv
 	$(VPY) hack/localcluster/localenv.py down

@@ -13,12 +13,18 @@ The walkthrough never waits for the Gateway; site.yml does (gateway_ready), so i
 "walkthrough cold + waits" adds kubectl waits for what site.yml waits for (every Deployment Available, the Gateway
 Programmed, every route Accepted), one after the other as a person would run them.
 
-    .venv/bin/python hack/bench/walkthrough_vs_site.py [-n 3]
+With the second local cluster (make local-up-second), each round also runs site.yml on two clusters at once (the
+inventory group infgw_clusters with two hosts, forks): cold, then the re-run, against the one-cluster times. The
+second cluster has no Google Cloud side (the GCP fake has one cluster), so its host leaves the GCP steps out.
+At the end, hack/bench/noop_tasks.py counts a no-op run's tasks and module processes.
+
+    .venv/bin/python hack/bench/walkthrough_vs_site.py [-n 3] [--no-noop]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -89,15 +95,33 @@ def wait_like_site(ns: str) -> None:
          "--timeout=600s", "httproute", "--all"])
 
 
-def site(ns: str) -> None:
-    run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "site.yml", "-e", f"infgw_namespace={ns}"], cwd=REPO)
+def site(ns: str, *args: str) -> None:
+    run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "site.yml", "-e", f"infgw_namespace={ns}", *args],
+        cwd=REPO)
 
 
-def delete_namespace(ns: str) -> None:
-    releases = subprocess.run(["helm", "list", "-q", "-n", ns], capture_output=True, text=True, check=False)
+def two_clusters_inventory(directory: str) -> list[str]:
+    """ansible-playbook arguments for the environment's cluster (host one) and the second cluster (host two)."""
+    second = Path(os.environ.get("GKE_AI_LOCAL_DIR", REPO / ".local")) / "kubeconfig-second"
+    local = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    hosts = {"one": dict(local, infgw_k8s_auth={"kubeconfig": os.environ["KUBECONFIG"]}),
+             "two": dict(local, infgw_k8s_auth={"kubeconfig": str(second)}, infgw_gcp={"enabled": False},
+                         gateway_probes=[])}
+    path = Path(directory) / "clusters.json"
+    path.write_text(json.dumps({"all": {"children": {"infgw_clusters": {"hosts": hosts}}}}))
+    return ["-i", str(REPO / "inventories" / "local"), "-i", str(path), "--limit", "one,two"]
+
+
+def delete_namespace_everywhere(ns: str, kubeconfigs: list[str]) -> None:
+    for kubeconfig in kubeconfigs:
+        delete_namespace(ns, dict(os.environ, KUBECONFIG=kubeconfig))
+
+
+def delete_namespace(ns: str, env: dict | None = None) -> None:
+    releases = subprocess.run(["helm", "list", "-q", "-n", ns], capture_output=True, text=True, check=False, env=env)
     for release in releases.stdout.split():
-        run(["helm", "uninstall", release, "-n", ns])
-    run(["kubectl", "delete", "ns", ns, "--wait=true", "--timeout=300s"])
+        run(["helm", "uninstall", release, "-n", ns], env=env)
+    run(["kubectl", "delete", "ns", ns, "--ignore-not-found", "--wait=true", "--timeout=300s"], env=env)
 
 
 def timed(fn, *args) -> float:
@@ -109,12 +133,18 @@ def timed(fn, *args) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--rounds", type=int, default=3)
+    parser.add_argument("--no-noop", action="store_true", help="leave out the no-op task count")
     args = parser.parse_args()
     for var in ("KUBECONFIG", "LOCAL_OCI_REGISTRY", "LOCAL_GIE_MANIFESTS"):
         if var not in os.environ:
             sys.exit(f"{var} is not set: source .local/env.sh (make local-up) first")
     times: dict[str, list[float]] = {"walkthrough cold": [], "walkthrough cold + waits": [],
                                      "walkthrough re-run": [], "site.yml cold": [], "site.yml re-run": []}
+    second = Path(os.environ.get("GKE_AI_LOCAL_DIR", REPO / ".local")) / "kubeconfig-second"
+    if second.exists():
+        times.update({"site.yml cold, 2 clusters": [], "site.yml re-run, 2 clusters": []})
+    else:
+        print(f"no second cluster ({second}): make local-up-second to time two clusters", flush=True)
     sys.path.insert(0, str(REPO / "hack" / "gcp_fake"))
     import ensure_pool  # pylint: disable=import-outside-toplevel
     if ensure_pool.main([]) != 0:
@@ -134,10 +164,30 @@ def main() -> int:
             times["site.yml re-run"].append(timed(site, ns))
         finally:
             delete_namespace(ns)
+        if second.exists():
+            ns = f"bench-two-{stamp}-{i}"
+            with tempfile.TemporaryDirectory() as tmp:
+                two = two_clusters_inventory(tmp)
+                try:
+                    times["site.yml cold, 2 clusters"].append(timed(site, ns, *two))
+                    times["site.yml re-run, 2 clusters"].append(timed(site, ns, *two))
+                finally:
+                    delete_namespace_everywhere(ns, [os.environ["KUBECONFIG"], str(second)])
         print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in times.items()), flush=True)
+    medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"medians over {args.rounds} rounds:")
-    for name, values in times.items():
-        print(f"  {name:26} {statistics.median(values):6.1f}s")
+    for name, value in medians.items():
+        print(f"  {name:30} {value:6.1f}s")
+    print("ratios: re-run site.yml / walkthrough re-run %.2fx; cold site.yml / walkthrough cold + waits %.2fx"
+          % (medians["site.yml re-run"] / medians["walkthrough re-run"],
+             medians["site.yml cold"] / medians["walkthrough cold + waits"]))
+    if second.exists():
+        print("        2 clusters / 1: cold %.2fx, re-run %.2fx"
+              % (medians["site.yml cold, 2 clusters"] / medians["site.yml cold"],
+                 medians["site.yml re-run, 2 clusters"] / medians["site.yml re-run"]))
+    if not args.no_noop:
+        sys.stdout.flush()
+        subprocess.run([sys.executable, str(REPO / "hack" / "bench" / "noop_tasks.py")], check=True)
     return 0
 
 

@@ -232,27 +232,27 @@ def api_get(state: dict, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return err.code, err.read()
 
 
-def kubectl(state: dict, bins: dict, *args: str, stdin: str | None = None) -> str:
-    out = subprocess.run([str(bins["kubectl"]), "--kubeconfig", str(KUBECONFIG), *args], input=stdin,
+def kubectl(state: dict, bins: dict, *args: str, stdin: str | None = None, kubeconfig: Path = KUBECONFIG) -> str:
+    out = subprocess.run([str(bins["kubectl"]), "--kubeconfig", str(kubeconfig), *args], input=stdin,
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise EnvError(f"kubectl {' '.join(args)} failed:\n{out.stderr.strip()}")
     return out.stdout
 
 
-def write_kubeconfig(state: dict) -> None:
+def write_kubeconfig(state: dict, path: Path = KUBECONFIG, port_name: str = "apiserver", name: str = "local") -> None:
     ca = base64.b64encode((LOCAL / "pki" / "ca.crt").read_bytes()).decode()
-    KUBECONFIG.write_text(json.dumps({
+    path.write_text(json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {
-            "server": f"https://127.0.0.1:{state['ports']['apiserver']}",
+        "clusters": [{"name": name, "cluster": {
+            "server": f"https://127.0.0.1:{state['ports'][port_name]}",
             "certificate-authority-data": ca}}],
         "users": [{"name": "admin", "user": {"token": state["token"]}}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
-        "current-context": "local",
+        "contexts": [{"name": name, "context": {"cluster": name, "user": "admin"}}],
+        "current-context": name,
     }, indent=2) + "\n")
-    KUBECONFIG.chmod(0o600)
+    path.chmod(0o600)
 
 
 def write_env_sh(state: dict, bins: dict) -> None:
@@ -703,7 +703,7 @@ def relaxed_healthcheckpolicy_crd(path: Path) -> dict:
     return crd
 
 
-def install_crds_and_classes(state: dict, bins: dict) -> None:
+def install_crds_and_classes(state: dict, bins: dict, kubeconfig: Path = KUBECONFIG) -> None:
     gw_dir = go_module_dir("sigs.k8s.io/gateway-api", state["versions"]["GATEWAY_API_VERSION"])
     files = sorted((gw_dir / "config" / "crd" / "standard").glob("*.yaml"))
     files += sorted((CRD_FIXTURES / "gmp").glob("*.yaml"))
@@ -713,17 +713,17 @@ def install_crds_and_classes(state: dict, bins: dict) -> None:
     args = ["apply", "--server-side", "--field-manager=gke-ai-localenv", "--force-conflicts"]
     for f in files:
         args += ["-f", str(f)]
-    kubectl(state, bins, *args)
+    kubectl(state, bins, *args, kubeconfig=kubeconfig)
     kubectl(state, bins, "apply", "--server-side", "--field-manager=gke-ai-localenv", "--force-conflicts", "-f", "-",
-            stdin=json.dumps(relaxed_healthcheckpolicy_crd(hcp)))
-    kubectl(state, bins, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+            stdin=json.dumps(relaxed_healthcheckpolicy_crd(hcp)), kubeconfig=kubeconfig)
+    kubectl(state, bins, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all", kubeconfig=kubeconfig)
     classes = [{
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
         "metadata": {"name": name},
         "spec": {"controllerName": GKE_CONTROLLER},
     } for name in GKE_GATEWAY_CLASSES]
     kubectl(state, bins, "apply", "--server-side", "--field-manager=gke-ai-localenv", "-f", "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": classes}))
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": classes}), kubeconfig=kubeconfig)
     log(f"installed {len(files) + 1} CRDs (Gateway API {state['versions']['GATEWAY_API_VERSION']}, GKE networking, "
         f"Managed Prometheus) and {len(classes)} GKE GatewayClasses")
 
@@ -796,6 +796,102 @@ def create_nodes(state: dict) -> None:
         ready = [n for n in items if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
         return len(ready) == CPU_NODES
     wait_for("kwok", all_ready, 60, state)
+
+
+# --------------------------------------------------------------------------- a second cluster
+
+KUBECONFIG_SECOND = LOCAL / "kubeconfig-second"
+SECOND_COMPONENTS = ("kube-apiserver-second", "kube-controller-manager-second", "kube-scheduler-second", "kwok-second",
+                     "gke-sim-second")
+SECOND_GPU_NODES = int(os.environ.get("LOCAL_SECOND_GPU_NODES", "3"))
+
+
+def second_healthy(state: dict) -> bool:
+    pids = state.get("pids", {})
+    if any(name not in pids or not pid_alive(pids[name]) for name in SECOND_COMPONENTS):
+        return False
+    return api_get(dict(state, ports=dict(state["ports"], apiserver=state["ports"]["apiserver_second"])),
+                   "/readyz")[0] == 200
+
+
+def cmd_up_second(_args) -> int:
+    """A second cluster beside the environment's, for many-cluster runs: its own kube-apiserver on the same etcd
+    (another --etcd-prefix), controller-manager, scheduler, kwok and GKE status simulator, the same CRDs and
+    GatewayClasses, CPU nodes and a GPU pool of kwok nodes. Every pod is Ready at once (kwok; no pod runner, no load
+    balancer) and the GCP fake does not know the cluster: its node pools are kwok nodes made here."""
+    state = load_state()
+    if not state or not state.get("complete") or healthy(state):
+        raise EnvError("the environment is not up: make local-up first")
+    if second_healthy(state):
+        log(f"second cluster already up (kubeconfig {KUBECONFIG_SECOND}); nothing to do")
+        return 0
+    started = time.monotonic()
+    bins = binaries(state["versions"])
+    for name in ("apiserver_second", "controller_manager_second", "scheduler_second", "kwok_second"):
+        state["ports"][name] = free_port()
+    save_state(state)
+    p, pki = state["ports"], LOCAL / "pki"
+    start("kube-apiserver-second", [
+        bins["kube-apiserver"], f"--etcd-servers=http://127.0.0.1:{p['etcd']}", "--etcd-prefix=/registry-second",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p['apiserver_second']}",
+        f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--token-auth-file={pki / 'tokens.csv'}", "--authorization-mode=RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki / 'sa.key'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
+        f"--service-cluster-ip-range={state['service_cidr']}", "--allow-privileged=true",
+        "--endpoint-reconciler-type=none",
+    ], state)
+    second = dict(state, ports=dict(p, apiserver=p["apiserver_second"]))
+    wait_for("kube-apiserver-second", lambda: api_get(second, "/readyz")[0] == 200, 120, state)
+    write_kubeconfig(state, KUBECONFIG_SECOND, "apiserver_second", "second")
+    start("kube-controller-manager-second", [
+        bins["kube-controller-manager"], f"--kubeconfig={KUBECONFIG_SECOND}", "--leader-elect=false",
+        "--bind-address=127.0.0.1", f"--secure-port={p['controller_manager_second']}",
+        f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
+        "--use-service-account-credentials=false", "--kube-api-qps=100", "--kube-api-burst=200",
+        "--node-monitor-grace-period=60s", "--horizontal-pod-autoscaler-sync-period=5s",
+    ], state)
+    start("kube-scheduler-second", [
+        bins["kube-scheduler"], f"--kubeconfig={KUBECONFIG_SECOND}", "--leader-elect=false",
+        "--bind-address=127.0.0.1", f"--secure-port={p['scheduler_second']}",
+    ], state)
+    stages = go_module_dir("sigs.k8s.io/kwok", state["versions"]["KWOK_VERSION"]) / "kustomize" / "stage"
+    stage_files = [stages / "node" / "fast" / "node-initialize.yaml",
+                   stages / "node" / "heartbeat-with-lease" / "node-heartbeat-with-lease.yaml",
+                   stages / "pod" / "fast" / "pod-ready.yaml", stages / "pod" / "fast" / "pod-complete.yaml",
+                   stages / "pod" / "fast" / "pod-delete.yaml"]
+    start("kwok-second", [
+        bins["kwok"], f"--kubeconfig={KUBECONFIG_SECOND}", "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--cidr=10.245.0.1/16", "--node-ip=10.241.0.1", "--node-lease-duration-seconds=40",
+        f"--server-address=127.0.0.1:{p['kwok_second']}", "--config=" + ",".join(str(f) for f in stage_files),
+    ], state)
+    for name, port in (("kube-controller-manager-second", p["controller_manager_second"]),
+                       ("kube-scheduler-second", p["scheduler_second"]), ("kwok-second", p["kwok_second"])):
+        wait_for(name, lambda port=port: tcp_open(port), 60, state)
+    install_crds_and_classes(state, bins, KUBECONFIG_SECOND)
+    from kubernetes import config as kconfig, client as kclient
+
+    core = kclient.CoreV1Api(kconfig.new_client_from_config(config_file=str(KUBECONFIG_SECOND)))
+    nodes.ensure_pool(core, "default-pool", CPU_NODES, nodes.SHAPES["e2-standard-4"])
+    nodes.ensure_pool(core, "gpupool", SECOND_GPU_NODES, nodes.SHAPES["g2-standard-8"])
+
+    def all_ready():
+        items = core.list_node(label_selector=f"{nodes.MANAGED_BY_LABEL}={nodes.MANAGED_BY}").items
+        ready = [n for n in items if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        return len(ready) == CPU_NODES + SECOND_GPU_NODES
+    wait_for("kwok-second", all_ready, 60, state)
+    base = state["gateway_address_base"].split(".")  # 127.<slot>.128. -> 127.<slot>.129.
+    start("gke-sim-second", [sys.executable, REPO / "hack" / "gke_sim" / "run.py", "--kubeconfig", KUBECONFIG_SECOND,
+                             "--program-delay", os.environ.get("GKE_SIM_PROGRAM_DELAY", "2"),
+                             "--address-base", "%s.%s.%d." % (base[0], base[1], int(base[2]) + 1)], state)
+    time.sleep(1.0)
+    wait_for("gke-sim-second", lambda: True, 5, state)
+    state["second"] = {"kubeconfig": str(KUBECONFIG_SECOND)}
+    save_state(state)
+    log(f"second cluster up in {time.monotonic() - started:.1f}s (API server https://127.0.0.1:"
+        f"{p['apiserver_second']}, kubeconfig {KUBECONFIG_SECOND})")
+    return 0
 
 
 # --------------------------------------------------------------------------- commands
@@ -898,7 +994,7 @@ def cmd_down(_args) -> int:
             # the processes inside first.
             removed = podnet.teardown(state["env_id"])
             log(f"removed network namespaces of environment {state['env_id']}: {len(removed)}")
-    for path in (PODS_DIR, POD_RUNNER_STATE, KWOK_STAGES, DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", LOCAL / "gie", KUBECONFIG, ENV_SH, STATE_FILE, LOCAL / "registry.yml",
+    for path in (PODS_DIR, POD_RUNNER_STATE, KWOK_STAGES, DATA, LOCAL / "pki", LOCAL / "helm", LOCAL / "bin", LOCAL / "gie", KUBECONFIG, KUBECONFIG_SECOND, ENV_SH, STATE_FILE, LOCAL / "registry.yml",
                  GCP_SERVICE_ACCOUNT_FILE):
         if path.is_dir():
             shutil.rmtree(path)
@@ -968,10 +1064,10 @@ def cmd_status(_args) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "up-second", "down", "status"))
     args = parser.parse_args(argv)
     try:
-        return {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command](args)
+        return {"up": cmd_up, "up-second": cmd_up_second, "down": cmd_down, "status": cmd_status}[args.command](args)
     except EnvError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1

@@ -156,4 +156,9 @@ class ActionModule(ActionBase):
                 name = _ALIASES.get(name, name)
                 if name in names and value is not None and name not in options:
                     options[name] = boolean(value) if name in ("validate_certs", "persist_config") else value
+        from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import task_environment_auth
+
+        for name, value in task_environment_auth(self).items():  # a play per cluster's K8S_AUTH_* variables
+            if name in names:
+                options.setdefault(name, value)
         return options

@@ -18,12 +18,20 @@ from ansible.utils.display import Display
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._k8s_converge import (
     ConvergeError,
     Converger,
+    rendered_step,
     slim,
+)
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._render import (
+    RenderError,
+    dump_yaml,
+    numbered_path,
+    write_text,
 )
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import (
     AUTH_OPTIONS,
     KubeConnectionError,
     open_client,
+    task_environment_auth,
 )
 
 try:  # what ansible.builtin.service and .package use to apply the module_defaults of the module they run
@@ -68,6 +76,7 @@ ARGUMENT_SPEC = dict(
     wait_sleep=dict(type="float", default=2),
     wait_titles=dict(type="dict", default={}),
     delete_timeout=dict(type="int", default=300),
+    render_dir=dict(type="path"),
     **CONNECTION_SPEC
 )
 _ALIASES = {"verify_ssl": "validate_certs", "ssl_ca_cert": "ca_cert", "cert_file": "client_cert",
@@ -95,6 +104,8 @@ class ActionModule(ActionBase):
                     or not (obj.get("metadata") or {}).get("name"):
                 raise AnsibleActionFail("objects: every object needs apiVersion, kind and metadata.name, got %s"
                                         % _describe(obj))
+        if args["render_dir"]:
+            return self._render(result, objects, args)
         try:
             client = open_client(self._connection_options(args))
         except KubeConnectionError as error:
@@ -129,10 +140,38 @@ class ActionModule(ActionBase):
             result["diff"] = converger.diffs
         return result
 
+    def _render(self, result, objects, args):
+        """Render mode: the step's objects, as it would apply them to an empty cluster, into one numbered YAML
+        file of ``render_dir``; no connection, no wait. Empty steps write nothing."""
+        if args["state"] == "absent":
+            raise AnsibleActionFail("render_dir: render mode writes what a step applies; state=absent has nothing"
+                                    " to render")
+        report = Converger(None, args["field_manager"], args["namespace"]).report
+        result.update(report, changed=False, objects=[], selected=[[] for _query in args["select"]], rendered=None)
+        try:
+            ordered = rendered_step(objects, args["namespace"], args["applyset"])
+            if not ordered:
+                result["msg"] = "nothing to render"
+                return result
+            path = numbered_path(args["render_dir"], self._step_name(args, ordered), ".yaml")
+            write_text(path, dump_yaml(ordered), private=any(obj["kind"] == "Secret" for obj in ordered))
+        except (ConvergeError, RenderError) as error:
+            raise AnsibleActionFail(to_native(error))
+        result.update(rendered=path, objects=[slim(obj) for obj in ordered],
+                      msg="rendered %d object(s) to %s (apply with field manager %s)"
+                          % (len(ordered), path, args["field_manager"]))
+        return result
+
+    def _step_name(self, args, objects):
+        if args["applyset"]:
+            return args["applyset"]
+        role = self._task._role.get_name(include_role_fqcn=False) if self._task._role else "k8s"
+        return "%s-%s" % (role, objects[-1]["kind"])
+
     def _connection_options(self, args):
         """The connection options: the task's (with this action's module_defaults), then those a
-        kubernetes.core.k8s task here would get from module_defaults, so that the step connects where the
-        playbook's kubernetes.core tasks do."""
+        kubernetes.core.k8s task here would get from module_defaults, then the K8S_AUTH_* variables of the task's
+        environment, so that the step connects where the playbook's kubernetes.core tasks and modules do."""
         own = {name: args[name] for name in CONNECTION_SPEC if args.get(name) is not None}
         merged = dict(own)
         if _apply_action_arg_defaults is not None:
@@ -141,6 +180,8 @@ class ActionModule(ActionBase):
                 name = _ALIASES.get(name, name)
                 if name in AUTH_OPTIONS and value is not None and name not in merged:
                     merged[name] = boolean(value) if name in ("validate_certs", "persist_config") else value
+        for name, value in task_environment_auth(self).items():
+            merged.setdefault(name, value)
         return merged
 
     @staticmethod

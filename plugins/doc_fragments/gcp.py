@@ -112,3 +112,16 @@ options:
     type: int
     default: 1200
 """
+
+    RENDER = r"""
+options:
+  render_dir:
+    description:
+      - Render mode. Send no request (no credentials are needed when O(project) is set); plan as if the resource did
+        not exist and write the requests that would create it (method, URL, query, body) as JSON to
+        C(gcp/NNN-<module>-<name>.json) under this directory, C(NNN) one above the highest number of the directory's
+        files, so that the files sort in the order of the run. A certificate's private key is in its file (mode
+        0600).
+      - Roles set it from C(infgw_render_dir).
+    type: path
+"""

@@ -57,6 +57,14 @@ import uuid
 from importlib.util import find_spec
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._render import (
+    GCP_DIR,
+    RenderError,
+    clean_query,
+    dump_json,
+    numbered_path,
+    write_text,
+)
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._http import (
     HttpConnectionError,
     HttpReadTimeout,
@@ -122,6 +130,11 @@ def gcp_argument_spec():
         max_retries=dict(type="int", default=6),
         request_timeout=dict(type="float", default=60.0),
     )
+
+
+def gcp_render_argument_spec():
+    """The options of the ``gke_ai.inference_gateway.gcp.render`` doc fragment (modules run by ``converge``)."""
+    return dict(render_dir=dict(type="path"))
 
 
 def gcp_wait_argument_spec():
@@ -796,10 +809,12 @@ def managed_view(values, keys):
 class GcpModule(AnsibleModule):
     """``AnsibleModule`` with the shared GCP options, a lazily built client and the error edge."""
 
-    def __init__(self, argument_spec, wait=False, **kwargs):
+    def __init__(self, argument_spec, wait=False, render=False, **kwargs):
         spec = gcp_argument_spec()
         if wait:
             spec.update(gcp_wait_argument_spec())
+        if render:
+            spec.update(gcp_render_argument_spec())
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
         super().__init__(argument_spec=spec, **kwargs)
@@ -834,6 +849,8 @@ class GcpModule(AnsibleModule):
 
     @property
     def project(self):
+        if self.params.get("render_dir") and self.params.get("project"):
+            return self.params["project"]  # render mode needs no credentials
         if self._client is None:
             self._connect()
         if not self._project:
@@ -973,11 +990,54 @@ class GcpResource(object):
         """The module's own result keys, from the resource as it is after the task."""
         return {self.result_key: final or {}} if self.result_key else {}
 
+    def render_current(self):
+        """What render mode plans from, without a read: the resource does not exist yet."""
+        return None
+
+    def render_note(self):
+        """What a reader of the rendered requests must know to send them (None: send them as they are)."""
+        return None
+
 
 def operation_label(style, op):
     """How a result lists an operation: the short name, the full one for google.longrunning."""
     name = (op or {}).get("name") or ""
     return name if style == "longrunning" else name.rsplit("/", 1)[-1]
+
+
+def render_requests(resource, plan):
+    """The requests of ``plan`` as render mode writes them: method, the URL as ``api_endpoint`` gives it, query
+    (without the random requestId), body."""
+    out = []
+    for change in plan.changes:
+        out.append({"action": change.action, "description": change.description, "method": change.method,
+                    "url": build_url(resource.module.params["api_endpoint"], resource.service, change.path),
+                    "query": clean_query(change.query), "body": change.body})
+    return out
+
+
+def render(resource):
+    """Render mode: plan against :meth:`GcpResource.render_current` (nothing exists) without a request, and write
+    the requests to ``gcp/NNN-<module>-<name>.json`` of ``render_dir``. Raises GcpError."""
+    module = resource.module
+    if resource.absent:
+        raise GcpError("render_dir: render mode writes what would be created; state=absent has nothing to render",
+                       kind="invalid")
+    plan = resource.plan(resource.render_current())
+    requests = render_requests(resource, plan)
+    params = module.params
+    kind = type(resource).__module__.rsplit(".", 1)[-1].lstrip("_")  # _gke_node_pool: the module's name
+    step = "%s-%s" % (kind, params.get("name") or params.get("role") or "")
+    try:
+        path = numbered_path(params["render_dir"], step, ".json", subdir=GCP_DIR)
+        rendered = {"resource": resource.label(), "requests": requests}
+        if resource.render_note():
+            rendered["note"] = resource.render_note()
+        write_text(path, dump_json(rendered),
+                   private=bool(params.get("private_key")))
+    except RenderError as e:
+        raise GcpError(str(e), kind="render")
+    return dict(changed=False, rendered=path, actions=[r["action"] for r in requests], requests=len(requests))
 
 
 def converge(resource):
@@ -986,6 +1046,8 @@ def converge(resource):
     problems = resource.validate()
     if problems:
         raise GcpError("; ".join(problems), kind="invalid")
+    if module.params.get("render_dir"):
+        return render(resource)
     current = resource.read()
     plan = resource.plan(current)
     actions, operations, answers = [], [], []

@@ -1032,6 +1032,15 @@ def values_files_args(values_files):
     return args
 
 
+def template_command(helm, release, namespace, chart_path, values_args=(), include_crds=True):
+    """`helm template`: the release's objects as `helm upgrade --install` would create them, without a cluster
+    (render mode)."""
+    args = [helm, "template", release, chart_path, "--namespace", namespace] + list(values_args)
+    if include_crds:
+        args.append("--include-crds")
+    return args
+
+
 def probe_command(helm, probe_chart, values_args, set_args):
     """`helm template` on a chart with no defaults whose only template prints `toJson .Values`:
     helm's own merge of -f files and --set* flags, without a cluster or the real chart."""
@@ -1237,6 +1246,11 @@ class Helm:
     def rollback(self, release, namespace, revision, wait=False, timeout=None):
         self.run(rollback_command(self.binary, self.g, release, namespace, revision, wait=wait, timeout=timeout),
                  action="helm rollback")
+
+    def template(self, release, namespace, chart_path, values_args=(), include_crds=True):
+        _rc, out, _err = self.run(template_command(self.binary, release, namespace, chart_path, values_args,
+                                                   include_crds), action="helm template")
+        return out
 
     def compute_values(self, probe_chart, values_args, set_args):
         _rc, out, _err = self.run(probe_command(self.binary, probe_chart, values_args, set_args),

@@ -30,6 +30,15 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._chart_ca
     find_pulled_archive,
     remove_tree,
 )
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._render import (
+    RenderError,
+    chart_objects,
+    dump_json,
+    dump_yaml,
+    next_number,
+    numbered_path,
+    write_text,
+)
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._helm import (
     HAS_YAML,
     ChartRef,
@@ -144,6 +153,7 @@ def argument_spec():
         mirror_password=dict(type="str", no_log=True),
         mirror_token=dict(type="str", no_log=True),
         mirror_plain_http=dict(type="bool", default=False),
+        render_dir=dict(type="path"),
         # gke_ai.inference_gateway.helm_common
         binary_path=dict(type="path"),
         kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
@@ -453,10 +463,46 @@ class HelmOciChart:
         if state == "mirrored":
             return self.mirrored()
         self.start_helm()
+        if self.p["render_dir"]:
+            if state != "present":
+                raise HelmError("render_dir: render mode writes what a release would install; state=%s has nothing"
+                                " to render" % state, kind="invalid_argument")
+            return self.render()
         release = self.helm.get_release(self.p["release_name"], self.p["release_namespace"])
         if state == "absent":
             return self.absent(release)
         return self.present(release)
+
+    def render(self):
+        """Render mode: `helm template` of the chart at its digest with the release's values, written as the
+        objects helm install would create (``NNN-helm-<release>.yaml``) and, beside them, the release as another
+        tool would install it (``NNN-helm-<release>.release.json``). No cluster is contacted; the registry only
+        when the chart is not in the cache."""
+        p = self.p
+        name, ns = p["release_name"], p["release_namespace"]
+        chart = self.resolve_chart(self.ref, None)
+        archive = self.chart_archive(chart)
+        set_args = set_values_args(p["set_values"])
+        manifest = self.helm.template(name, ns, archive, self.values_args() + set_args,
+                                      include_crds=not p["skip_crds"])
+        objects = chart_objects(manifest, name, ns)
+        step = "helm-%s" % name
+        try:
+            path = numbered_path(p["render_dir"], step, ".yaml", number=p.get("render_number"))
+            write_text(path, dump_yaml(objects), private=any(o.get("kind") == "Secret" for o in objects))
+            release_path = path[:-len(".yaml")] + ".release.json"
+            write_text(release_path, dump_json({
+                "release_name": name, "namespace": ns, "chart": self.ref.display(chart["digest"]),
+                "chart_name": chart["name"], "version": chart["version"], "digest": chart["digest"],
+                "values": self.desired_values(set_args), "description": encode_description(self.ref, chart["digest"]),
+            }))
+        except RenderError as e:
+            raise HelmError(str(e), kind="render")
+        result = dict(changed=False, rendered=path, rendered_release=release_path,
+                      plan={"action": "render", "reasons": []}, chart=self.chart_result(chart),
+                      resources=parse_manifest_resources(dump_yaml(objects), ns))
+        result.update(status="rendered", revision=None, release={})
+        return self.finish(**result)
 
     def absent(self, release):
         result = dict(changed=False, plan={"action": "none", "reasons": []}, chart=self.chart_result())
@@ -722,6 +768,10 @@ def run_releases(module):
         fail.update(changed=False, commands=list(shared.commands))
         raise ReleasesFailed(fail) from e
     result["commands"] = list(shared.commands)
+    if p["render_dir"]:  # the releases of one task share a step number: they are installed together
+        number = next_number(p["render_dir"])
+        for entry in entries:
+            entry["render_number"] = number
     workers = min(p["max_parallel"], len(entries))
     if workers == 1:
         results = [run_release(module, shared, e) for e in entries]

@@ -22,6 +22,7 @@ Around that:
   ``metadata.managedFields``.
 * **Check mode** reads, dry-runs the applies (for the diff) and lists what would be created, changed, pruned and
   taken over; it writes nothing. **Diffs** are per object; a Secret's values never appear.
+* **Render mode** (:func:`rendered_step`): the objects as the step would apply them to an empty cluster, no read.
 * **Waiting** for what has a readiness predicate (``_workload_status``), failing at once on a crash loop.
 
 All errors reach the caller as :class:`ConvergeError`.
@@ -41,6 +42,10 @@ import time
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import (
     KubeApiError,
     KubeConnectionError,
+)
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._render import (
+    is_namespaced,
+    with_namespace,
 )
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._ssa import (
     apply_entry,
@@ -499,6 +504,33 @@ class Item(object):
     @property
     def current(self):
         return self.result if self.result is not None else self.live
+
+
+def rendered_step(objects, namespace=None, applyset=None):
+    """The objects of a step as ``Converger.run`` would apply them to an empty cluster, in its order, without a
+    read (render mode): namespaced objects in the step's namespace, ApplySet members labelled, the Namespace first,
+    then the ApplySet parent, then the rest. Which kinds are namespaced comes from
+    ``_render.CLUSTER_SCOPED_KINDS`` instead of discovery."""
+    objects = [with_namespace(obj, namespace) for obj in objects]
+    for obj in objects:
+        if not is_namespaced(obj):
+            obj["metadata"].pop("namespace", None)
+        elif not obj["metadata"].get("namespace"):
+            raise ConvergeError("%s: a namespaced object needs metadata.namespace or the namespace option"
+                                % object_label(obj))
+    set_id = applyset_id(applyset, namespace) if applyset else None
+    if set_id:
+        objects = [obj if (obj["apiVersion"], obj["kind"], obj["metadata"]["name"]) == ("v1", "Namespace", namespace)
+                   else as_member(obj, set_id) for obj in objects]
+    namespaces = [obj for obj in objects if obj["kind"] == "Namespace"]
+    others = [obj for obj in objects if obj["kind"] != "Namespace"]
+    members = [obj for obj in objects if APPLYSET_PART_OF in (obj["metadata"].get("labels") or {})]
+    parent = []
+    if set_id and members:
+        kinds = {(group_of(obj["apiVersion"]), obj["kind"]) for obj in members}
+        spread = {obj["metadata"]["namespace"] for obj in members if obj["metadata"].get("namespace")} - {namespace}
+        parent = [applyset_parent(applyset, namespace, set_id, kinds, spread)]
+    return namespaces + parent + others
 
 
 class Converger(object):

@@ -145,6 +145,15 @@ class Connection:
         return context
 
 
+def task_environment_auth(action):
+    """The connection options the ``K8S_AUTH_*`` variables of a task's ``environment`` give (for instance a play
+    per cluster's kubeconfig and context). Modules get that environment; an action plugin runs in the controller's
+    own, so it reads them here."""
+    environment = {}
+    action._compute_environment_string(environment)
+    return auth_settings({}, {k: str(v) for k, v in environment.items() if str(k).startswith("K8S_AUTH_")})
+
+
 def _data_file(data, suffix):
     """A 0600 temporary file holding PEM ``data`` (ssl reads certificates and keys from files only)."""
     handle, path = tempfile.mkstemp(suffix=suffix)

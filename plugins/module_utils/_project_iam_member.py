@@ -201,6 +201,13 @@ class ProjectIamMember(GcpResource):
     def conflict_delay(self, attempt):
         return 0.5 * attempt + random.random() * 0.5
 
+    def render_current(self):
+        return {}  # render mode: the request adds the binding to an empty policy (see render_note)
+
+    def render_note(self):
+        return ("setIamPolicy replaces the whole policy: add this binding to the policy getIamPolicy returns and"
+                " send it with that policy's etag")
+
     def after_changes(self, current, answers):
         self.written = answers[-1] if answers else None  # setIamPolicy answers with the policy it wrote
         return self.written

@@ -63,6 +63,7 @@ attributes:
     support: full
 extends_documentation_fragment:
   - gke_ai.inference_gateway.gcp
+  - gke_ai.inference_gateway.gcp.render
   - gke_ai.inference_gateway.gcp.wait
   - gke_ai.inference_gateway.attributes
   - gke_ai.inference_gateway.attributes.full_support
@@ -149,7 +150,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp impo
 
 
 def main():
-    GcpModule(argument_spec(), wait=True).run_resource(Certificate)
+    GcpModule(argument_spec(), wait=True, render=True).run_resource(Certificate)
 
 
 if __name__ == "__main__":

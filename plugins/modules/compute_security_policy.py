@@ -101,6 +101,7 @@ attributes:
     support: full
 extends_documentation_fragment:
   - gke_ai.inference_gateway.gcp
+  - gke_ai.inference_gateway.gcp.render
   - gke_ai.inference_gateway.gcp.wait
   - gke_ai.inference_gateway.attributes
   - gke_ai.inference_gateway.attributes.full_support
@@ -215,7 +216,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gcp impo
 
 
 def main():
-    GcpModule(argument_spec(), wait=True).run_resource(SecurityPolicy)
+    GcpModule(argument_spec(), wait=True, render=True).run_resource(SecurityPolicy)
 
 
 if __name__ == "__main__":

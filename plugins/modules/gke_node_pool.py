@@ -209,6 +209,7 @@ attributes:
     support: full
 extends_documentation_fragment:
   - gke_ai.inference_gateway.gcp
+  - gke_ai.inference_gateway.gcp.render
   - gke_ai.inference_gateway.gcp.wait
   - gke_ai.inference_gateway.attributes
   - gke_ai.inference_gateway.attributes.full_support
@@ -365,7 +366,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gke_node
 
 
 def main():
-    GcpModule(argument_spec(), wait=True).run_resource(NodePool)
+    GcpModule(argument_spec(), wait=True, render=True).run_resource(NodePool)
 
 
 if __name__ == "__main__":

@@ -291,6 +291,18 @@ options:
       - Talk to the O(mirror_to) registry over plain HTTP.
     type: bool
     default: false
+  render_dir:
+    description:
+      - Render mode (O(state=present) only). Contact no cluster; C(helm template) the chart at its digest (pulled
+        into the cache when it is not there yet) with the release's values, and write the objects as C(helm install)
+        would create them (namespaced objects in O(release_namespace), CRDs included unless O(skip_crds), helm's
+        C(meta.helm.sh/release-name) and C(meta.helm.sh/release-namespace) annotations and C(managed-by) label, so that
+        helm adopts objects applied from the file) to C(NNN-helm-<release>.yaml) in this directory, and the release
+        (chart reference at its digest, version, computed values, the description this module records) to
+        C(NNN-helm-<release>.release.json) beside it, for tools that install charts as releases.
+      - C(NNN) is one above the highest number of the directory's files; the releases of one task share it.
+      - Roles set it from C(infgw_render_dir).
+    type: path
 attributes:
   idempotent:
     description: Run twice with the same options, the second run changes nothing and reports no change.
@@ -411,6 +423,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+rendered:
+  description: In render mode, the file with the release's objects.
+  returned: when O(render_dir) is set
+  type: str
+rendered_release:
+  description: In render mode, the file describing the release (chart at its digest, values).
+  returned: when O(render_dir) is set
+  type: str
 status:
   description:
     - Status of the release after the task (C(deployed), C(failed), ...), C(absent) when there is none.

@@ -134,6 +134,18 @@ options:
     description: Seconds to wait for pruned or removed objects to be gone.
     type: int
     default: 300
+  render_dir:
+    description:
+      - Render mode. Touch no API; write the objects as the step would apply them to an empty cluster (namespaced
+        objects in O(namespace), ApplySet labels, the Namespace, then the ApplySet parent ConfigMap, then the rest in
+        the given order) to one file C(NNN-<step>.yaml) of this directory, C(NNN) one above the highest number of
+        its files, so that the files sort in the order of the run. C(<step>) is O(applyset), or the role and the
+        last object's kind.
+      - Applying the files with C(kubectl apply --server-side --field-manager=<field_manager>) gives the objects
+        the step would make. Pruning and waiting are left to the tool that applies them. A Secret's values are in
+        the file (written with mode 0600).
+      - Roles set it from C(infgw_render_dir).
+    type: path
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - gke_ai.inference_gateway.attributes
@@ -244,6 +256,10 @@ selected:
   returned: when O(state=present)
   type: list
   elements: list
+rendered:
+  description: The file written in render mode (null when the step had nothing to render).
+  returned: when O(render_dir) is set
+  type: str
 msg:
   description: What was done, in one line.
   returned: always

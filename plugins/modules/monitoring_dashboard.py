@@ -55,6 +55,7 @@ attributes:
     support: full
 extends_documentation_fragment:
   - gke_ai.inference_gateway.gcp
+  - gke_ai.inference_gateway.gcp.render
   - gke_ai.inference_gateway.attributes
   - gke_ai.inference_gateway.attributes.full_support
 notes:
@@ -146,7 +147,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._monitori
 
 
 def main():
-    GcpModule(argument_spec()).run_resource(Dashboard)
+    GcpModule(argument_spec(), render=True).run_resource(Dashboard)
 
 
 if __name__ == "__main__":

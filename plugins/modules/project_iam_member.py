@@ -59,6 +59,7 @@ attributes:
     support: full
 extends_documentation_fragment:
   - gke_ai.inference_gateway.gcp
+  - gke_ai.inference_gateway.gcp.render
   - gke_ai.inference_gateway.attributes
   - gke_ai.inference_gateway.attributes.full_support
 notes:
@@ -142,7 +143,7 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._project_
 
 
 def main():
-    GcpModule(argument_spec()).run_resource(ProjectIamMember)
+    GcpModule(argument_spec(), render=True).run_resource(ProjectIamMember)
 
 
 if __name__ == "__main__":

@@ -75,8 +75,9 @@ class Run:
         return [name for name, result in self.results() if result.get("changed")]
 
 
-def playbook(local_env, tmp_path, path, namespace, *args, extra=None, json_out=True, timeout=1200) -> Run:
-    """ansible-playbook <path> from the repository root, into `namespace`; extra vars as a JSON file."""
+def playbook(local_env, tmp_path, path, namespace, *args, extra=None, json_out=True, timeout=1200, env=None) -> Run:
+    """ansible-playbook <path> from the repository root, into `namespace`; extra vars as a JSON file; `env` over
+    the environment's variables."""
     cmd = [str(VENV_BIN / "ansible-playbook"), path, "-e", "infgw_namespace=%s" % namespace]
     if extra:
         vars_file = tmp_path / ("vars-%s.json" % uuid.uuid4().hex[:8])
@@ -84,7 +85,7 @@ def playbook(local_env, tmp_path, path, namespace, *args, extra=None, json_out=T
         cmd += ["-e", "@%s" % vars_file]
     cmd += list(args)
     env = dict(local_env.env, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0")
+               ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0", **(env or {}))
     env.pop("LOCAL_GIE_MANIFESTS", None)  # the local inventory finds .local/gie by itself
     env.pop("HF_TOKEN", None)  # the local inventory's dummy token, unless a test sets one
     if json_out:
