@@ -148,12 +148,14 @@ def test_render_applied_with_kubectl_is_what_site_makes(local_env, tmp_path):
         assert [n.split("-", 1)[1] for n in steps] == [
             "infgw-vllm-model.yaml", "infgw-gateway.yaml", "helm-bbr.yaml", "infgw-bbr.yaml",
             "inference_pool-customresourcedefinition.yaml", "helm-vllm-tiny.yaml", "infgw-inference-pool.yaml",
+            "hpa_metrics-clusterrolebinding.yaml", "hpa_metrics-operatorconfig.yaml", "infgw-monitoring.yaml",
             "cloud_armor-gcpbackendpolicy.yaml"], steps
         gcp = sorted(p.name for p in (host_dir / "gcp").iterdir())
         assert [n.split("-", 1)[1] for n in gcp] == [
             "gke_node_pool-gpupool.json", "compute_subnetwork-proxy-only-subnet.json",
             "certificate_manager_certificate-uc1-wildcard.json",
-            "project_iam_member-roles-monitoring.viewer.json"], gcp
+            "project_iam_member-roles-monitoring.viewer.json",
+            "monitoring_dashboard-infgw-%s-%s.json" % (local_env.gcp_env["INFGW_LOCAL_GCP_CLUSTER"], namespace)], gcp
         assert kget(local_env, "namespace", name=namespace, check=False) is None  # nothing was applied
         release = json.loads((host_dir / steps[5].replace(".yaml", ".release.json")).read_text())
         assert release["chart"].endswith("@" + release["digest"]) and release["digest"].startswith("sha256:")
