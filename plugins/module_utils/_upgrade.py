@@ -113,9 +113,10 @@ def detect(namespace, selected, profiles):
     crd_info = {}
     for c in crds or []:
         name = _meta(c).get("name") or ""
-        if (c.get("spec") or {}).get("group") in CRD_GROUPS:
+        # k8s_converge returns CRDs without their spec (megabytes of schema): the group is in the name
+        if name.split(".", 1)[-1] in CRD_GROUPS:
             crd_info[name] = {"bundle_version": (_meta(c).get("annotations") or {}).get(BUNDLE_ANNOTATION),
-                              "versions": [v.get("name") for v in (c.get("spec") or {}).get("versions") or []]}
+                              "stored_versions": (c.get("status") or {}).get("storedVersions") or []}
     cluster = {
         "inferencepools.inference.networking.x-k8s.io": sorted(
             "%s/%s" % (_meta(o).get("namespace"), _meta(o).get("name")) for o in alpha_all or []),

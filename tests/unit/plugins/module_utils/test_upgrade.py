@@ -54,7 +54,7 @@ def crd(name, group, bundle=None):
     meta = {"name": name}
     if bundle:
         meta["annotations"] = {"inference.networking.k8s.io/bundle-version": bundle}
-    return {"metadata": meta, "spec": {"group": group, "versions": [{"name": "v1"}]}}
+    return {"metadata": meta, "status": {"storedVersions": ["v1"]}}  # as k8s_converge returns it: no spec
 
 
 def crds_of(profile):
