@@ -867,19 +867,82 @@ def plan_recovery(history):
     return "uninstall", None
 
 
-def pending_message(release, recovery):
+def recovery_command(release, recovery):
+    """The helm command that resolves a pending release the way `plan_recovery` decided."""
     action, revision = recovery
     if action == "rollback":
-        todo = "roll back to revision %s (helm rollback %s %s -n %s)" % (
+        return "roll back to revision %s (helm rollback %s %s -n %s)" % (
             revision, release.name, revision, release.namespace)
-    else:
-        todo = "uninstall it, no revision was ever deployed (helm uninstall %s -n %s)" % (
-            release.name, release.namespace)
+    return "uninstall it, no revision was ever deployed (helm uninstall %s -n %s)" % (release.name, release.namespace)
+
+
+def pending_message(release, recovery):
     return (
         "Release %s in namespace %s is stuck in %s (revision %s, last change %s): an earlier helm operation "
         "was interrupted and helm refuses further changes until it is resolved. Set recover_pending=true "
         "to let this module %s, then re-run"
-        % (release.name, release.namespace, release.status, release.revision, release.updated or "unknown", todo)
+        % (release.name, release.namespace, release.status, release.revision, release.updated or "unknown",
+           recovery_command(release, recovery))
+    )
+
+
+_HELM_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(\.\d+)?\s*(Z|[+-]\d\d:?\d\d)?")
+
+
+def parse_helm_time(text):
+    """A release's LastDeployed as helm prints it (Go's ``2026-12-04 12:38:36.0964 +0000 UTC`` or RFC 3339)
+    -> seconds since the epoch, or None when it cannot be read."""
+    match = _HELM_TIME.match(str(text or "").strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(x) for x in match.groups()[:6])
+    fraction = float(match.group(7) or 0)
+    offset = match.group(8) or "Z"
+    shift = 0
+    if offset != "Z":
+        digits = offset[1:].replace(":", "")
+        shift = (int(digits[:2]) * 3600 + int(digits[2:]) * 60) * (1 if offset[0] == "+" else -1)
+    days = _days_from_civil(year, month, day)
+    return days * 86400 + hour * 3600 + minute * 60 + second + fraction - shift
+
+
+def _days_from_civil(year, month, day):
+    """Days since 1970-01-01 of a proleptic Gregorian date (no time zone database needed)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def duration_seconds(duration):
+    """A Go duration (``5m0s``, ``90s``, ``1h30m``; a bare number is seconds) -> seconds."""
+    text = normalize_timeout(duration) or "0s"
+    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    return sum(float(number) * units[unit] for number, _frac, unit in re.findall(r"(\d+(\.\d+)?)(ns|us|ms|s|m|h)", text))
+
+
+def pending_too_young(release, now, grace_seconds):
+    """How long `release` has been pending, when that is less than `grace_seconds` (it may be an operation still
+    running: another run's); None when it is old enough to recover. An unreadable start counts as young."""
+    if not grace_seconds:
+        return None
+    started = parse_helm_time(release.updated)
+    if started is None:
+        return -1
+    age = max(0.0, now - started)
+    return age if age < grace_seconds else None
+
+
+def pending_in_progress_message(release, recovery, age, grace):
+    since = "for an unknown time" if age is None or age < 0 else "for %ds" % int(age)
+    return (
+        "Release %s in namespace %s has been %s %s (revision %s, started %s): that may be another run's helm "
+        "operation still in progress, so it is recovered only once it is %s old (recover_pending_after). If no "
+        "other helm operation is running on it, re-run after that, or %s now"
+        % (release.name, release.namespace, release.status, since, release.revision, release.updated or "unknown",
+           grace, recovery_command(release, recovery))
     )
 
 

@@ -70,8 +70,34 @@ def plan(params, run_dir):
 # --------------------------------------------------------------------------- preflight
 
 
-def preflight(params):
-    """One small completion; LoadTestError unless HTTP 200."""
+PREFLIGHT_RETRY_S = 2.0
+RETRYABLE_STATUS = (500, 502, 503, 504)
+
+
+def preflight(params, sleep=time.sleep, clock=time.monotonic):
+    """One small completion; LoadTestError unless HTTP 200.
+
+    A gateway that was just programmed answers 5xx (or not at all) until its backends and endpoint picker are
+    healthy, on GKE for minutes: those answers are retried for ``preflight_wait`` seconds. Any other status fails at
+    once (a 404 is a wrong host or route, not a warm-up)."""
+    deadline = clock() + params["preflight_wait"]
+    while True:
+        try:
+            _preflight_once(params)
+            return
+        except _RetryablePreflight as error:
+            if clock() + PREFLIGHT_RETRY_S > deadline:
+                if params["preflight_wait"] > 0:
+                    raise lt.LoadTestError("%s (still so after %d s of retries)" % (error, params["preflight_wait"]))
+                raise lt.LoadTestError(str(error))
+            sleep(PREFLIGHT_RETRY_S)
+
+
+class _RetryablePreflight(Exception):
+    pass
+
+
+def _preflight_once(params):
     from urllib.parse import urlsplit
 
     url = params["url"].rstrip("/") + "/v1/completions"
@@ -94,14 +120,17 @@ def preflight(params):
                 "outside its VPC)?" if params["host"] else
                 "A ClusterIP is reachable only from inside the cluster's network: give the Service's URL as this "
                 "machine reaches it (a port-forward), or run the load test in the cluster.")
-        raise lt.LoadTestError("preflight: no answer from %s%s: %s. %s" % (
+        raise _RetryablePreflight("preflight: no answer from %s%s: %s. %s" % (
             url, " (Host %s)" % params["host"] if params["host"] else "", error, hint))
     finally:
         session.close()
     if response.status_code != 200:
-        raise lt.LoadTestError("preflight: %s%s answered HTTP %d: %s" % (
+        message = "preflight: %s%s answered HTTP %d: %s" % (
             url, " (Host %s)" % params["host"] if params["host"] else "", response.status_code,
-            response.text[:300].strip()))
+            response.text[:300].strip())
+        if response.status_code in RETRYABLE_STATUS:
+            raise _RetryablePreflight(message)
+        raise lt.LoadTestError(message)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -232,6 +261,8 @@ def run(module):
     for key in ("time_cap", "preflight_timeout"):
         if params[key] <= 0:
             raise lt.LoadTestError("%s must be > 0" % key)
+    if params["preflight_wait"] < 0:
+        raise lt.LoadTestError("preflight_wait must be >= 0")
     if params["max_requests"] < 0:
         raise lt.LoadTestError("max_requests must be >= 0 (0: no limit)")
     if params["sample"]["interval"] <= 0:

@@ -77,6 +77,13 @@ options:
     description: Seconds the preflight request may take.
     type: int
     default: 30
+  preflight_wait:
+    description:
+      - Seconds to keep retrying the preflight request, every 2 s, while the target answers HTTP 500, 502, 503 or 504
+        or does not answer: a gateway that was just programmed does so until its backends and endpoint picker are
+        healthy. Any other status fails at once. V(0) tries once.
+    type: int
+    default: 120
   max_requests:
     description: The most requests a run may plan to send; V(0) means no limit.
     type: int
@@ -320,6 +327,7 @@ def argument_spec():
         plan=dict(type="bool", default=False),
         preflight=dict(type="bool", default=True),
         preflight_timeout=dict(type="int", default=30),
+        preflight_wait=dict(type="int", default=120),
         max_requests=dict(type="int", default=0),
         time_cap=dict(type="int", default=3600),
         hey=dict(type="dict", default={}, options=dict(

@@ -82,7 +82,7 @@ def test_gpu_nodepool_creates_updates_in_place_and_refuses_a_recreate(local_env,
         assert updated.get("createTime") == created.get("createTime")
 
         # Another machine type needs a new pool: refused, naming the field, and nothing changes.
-        other = dict(bigger, machine_type="g2-standard-24")
+        other = dict(bigger, machine_type="g2-standard-12")
         run = site(local_env, tmp_path, "gpu_nodepool", {"infgw_nodepools": [other]})
         assert run.rc != 0
         assert "machine_type" in run.failures() and "recreate" in run.failures(), run.failures()
@@ -200,7 +200,7 @@ def test_certificate_from_pem_files_key_never_printed(local_env, tmp_path):
         extra["infgw_gateway"] = {"tls": {"mode": "certificate_manager", "certificates": ["uc1-wildcard"]}}
         run = site(local_env, tmp_path, "certificates", extra)
         assert run.rc != 0
-        assert f'infgw_certificates: "{name}" is not used by infgw_gateway.tls.certificates' in run.failures()
+        assert f'infgw_certificates[0].name: "{name}" is not used by infgw_gateway.tls.certificates' in run.failures()
     finally:
         local_env.gcp("DELETE", path)
 

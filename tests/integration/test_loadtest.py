@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import LOCAL
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("gpu_pool")]
 
@@ -63,6 +64,7 @@ def task_results(data, name):
 
 
 def failures(data):
+    """The failed tasks' messages, then the local load balancer's last log lines (its reasons for a 5xx)."""
     lines = []
     for play in data["plays"]:
         for task in play["tasks"]:
@@ -70,6 +72,9 @@ def failures(data):
             if result.get("failed"):
                 lines.append("%s: %s" % (task["task"]["name"], result.get("msg")))
                 lines += ["  %s" % item.get("msg") for item in result.get("results", []) if item.get("failed")]
+    log = LOCAL / "logs" / "gateway-dataplane.log"
+    if lines and log.is_file():
+        lines += ["gateway-dataplane.log, last lines:"] + log.read_text(errors="replace").splitlines()[-15:]
     return "\n".join(lines)
 
 

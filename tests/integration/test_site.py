@@ -435,50 +435,7 @@ def _model(**overrides):
     return dict({"name": "gemma-3-1b", "model": "google/gemma-3-1b-it", "host": "1b.example.com"}, **overrides)
 
 
-BAD_INPUTS = [
-    # (id, extra vars, extra args, text the failure must contain)
-    ("hf-token-missing", {"infgw_hf_token": ""}, [], "infgw_hf_token: empty"),
-    ("model-name-not-dns", {"infgw_models": [_model(name="Gemma_3.1B")]}, [], "infgw_models[0].name"),
-    ("replicas-negative", {"infgw_models": [_model(replicas=-1)]}, [], "infgw_models[0].replicas: must be 0 or more"),
-    ("autoscaling-min-gt-max", {"infgw_models": [_model(), _model(name="b", host="b.example.com",
-                                                                  autoscaling={"enabled": True, "min": 4, "max": 2})]},
-     [], "infgw_models[1].autoscaling: min (4) is greater than max (2)"),
-    ("accelerator-unknown", {"infgw_models": [_model(accelerator="nvidia-gtx-1080")]}, [],
-     "infgw_models[0].accelerator: unknown accelerator"),
-    ("profile-unknown", {"infgw_profile": "v9.9.9"}, [], "infgw_profile: unknown profile \"v9.9.9\""),
-    ("hostname-duplicate-models", {"infgw_models": [_model(), _model(name="b", host="1b.example.com")]}, [],
-     "infgw_models[1].host: duplicate hostname"),
-    ("hostname-duplicate-gateway", {"infgw_models": [_model(host="api.example.com")]}, [],
-     "infgw_gateway.hosts.api: duplicate hostname"),
-    ("tls-secret-without-certificate", {"infgw_gateway": {"tls": {"mode": "secret", "certificates": []}}}, [],
-     "infgw_gateway.tls.certificates: empty"),
-    ("https-without-tls", {"infgw_gateway": {"tls": {"mode": "none"}}}, [], "infgw_gateway.tls.mode: none"),
-    ("model-name-duplicate", {"infgw_models": [_model(), _model(host="x.example.com")]}, [],
-     "infgw_models[1].name: duplicate model name"),
-    ("redirect-without-http", {"infgw_gateway": {"http": False, "redirect_http_to_https": True}}, [],
-     "infgw_gateway.redirect_http_to_https"),
-    ("chat-ui-unknown-model", {"infgw_chat_ui": {"enabled": True, "model": "nope"}}, [], "infgw_chat_ui.model"),
-    ("namespace-not-dns", {}, ["-e", "infgw_namespace=Bad_Namespace"], "infgw_namespace"),
-    ("model-key-typo", {"infgw_models": [_model(replica=2)]}, [], "infgw_models.replica. Supported parameters"),
-    ("model-wrong-type", {"infgw_models": [_model(gpus="two")]}, [], "argument 'gpus' is of type"),
-    ("tls-mode-invalid", {"infgw_gateway": {"tls": {"mode": "letsencrypt"}}}, [],
-     "value of mode must be one of: certificate_manager, secret, none"),
-    ("validated-whatever-the-tags", {"infgw_models": [_model(replicas=-1)]}, ["--tags", "gateway"],
-     "infgw_models[0].replicas"),
-]
-
-
-@pytest.mark.parametrize("extra, args, expected", [pytest.param(e, a, x, id=i) for i, e, a, x in BAD_INPUTS])
-def test_bad_input_fails_before_touching_the_cluster(local_env, tmp_path, extra, args, expected):
-    namespace = new_namespace("site-bad")
-    run = playbook(local_env, tmp_path, "site.yml", namespace, *args, extra=extra)
-    assert run.rc != 0
-    assert expected in run.failures(), run.failures()
-    assert run.stats["changed"] == 0 and run.stats["failures"] == 1
-    failed = [name for name, r in run.results() if r.get("failed")]
-    assert failed[0].startswith(("Check the data model", "Validating arguments")), failed
-    for ns in (namespace, "Bad_Namespace".lower()):
-        assert not namespace_exists(local_env, ns)
+# Bad input: tests/integration/test_preflight.py (and the unit tests of plugins/module_utils/_data_model.py).
 
 
 def test_unschedulable_model_fails_with_the_scheduler_reason(local_env, tmp_path):
@@ -560,7 +517,8 @@ def test_removed_model_and_redirect_are_pruned(local_env, tmp_path):
     """What the data model no longer has goes: a removed model's Deployment, Service and health check, a disabled
     redirect route."""
     namespace = new_namespace("site-prune")
-    two = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com"), dict(CPU_MODEL, name="small", host="s.example.com")],
+    two = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com"),
+                            dict(CPU_MODEL, name="small", model="example/small", host="s.example.com")],
            "infgw_gateway": {"redirect_http_to_https": True}}
     one = {"infgw_models": [dict(CPU_MODEL, host="tiny.example.com")]}
     try:

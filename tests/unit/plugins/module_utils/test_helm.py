@@ -3,6 +3,7 @@
 # decision and error mapping. No helm binary, cluster or registry is needed.
 from __future__ import annotations
 
+import calendar
 import base64
 import json
 
@@ -683,3 +684,37 @@ def test_helm_pull_digest_only_needs_helm_318():
     helm.detect_version()
     with pytest.raises(h.HelmError, match="3.18.0"):
         helm.pull(ref, "/d")
+
+
+# --------------------------------------------------------------------------- pending releases: how old
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-12-04 12:38:36.096420131 +0000 UTC", calendar.timegm((2026, 12, 4, 12, 38, 36)) + 0.096420131),
+    ("2026-12-04T12:38:36.096420131Z", calendar.timegm((2026, 12, 4, 12, 38, 36)) + 0.096420131),
+    ("2024-02-29 23:59:59 +0200 EET", calendar.timegm((2024, 2, 29, 21, 59, 59))),
+    ("2026-01-01T00:00:00-05:30", calendar.timegm((2026, 1, 1, 5, 30, 0))),
+    ("now", None),
+    (None, None),
+])
+def test_parse_helm_time(text, expected):
+    parsed = h.parse_helm_time(text)
+    assert parsed == pytest.approx(expected) if expected is not None else parsed is None
+
+
+@pytest.mark.parametrize("duration, seconds", [("5m0s", 300), ("90", 90), ("1h30m", 5400), ("0s", 0), ("250ms", 0.25)])
+def test_duration_seconds(duration, seconds):
+    assert h.duration_seconds(duration) == pytest.approx(seconds)
+
+
+def test_pending_too_young():
+    started = calendar.timegm((2026, 12, 4, 12, 0, 0))
+    release = h.ReleaseInfo(name="r", namespace="n", revision=3, status="pending-upgrade",
+                            updated="2026-12-04 12:00:00 +0000 UTC")
+    assert h.pending_too_young(release, started + 10, 300) == pytest.approx(10)
+    assert h.pending_too_young(release, started + 300, 300) is None
+    assert h.pending_too_young(release, started + 10, 0) is None  # no grace: recover at once
+    unknown = h.ReleaseInfo(name="r", namespace="n", revision=3, status="pending-upgrade", updated="?")
+    assert h.pending_too_young(unknown, started, 300) == -1  # cannot tell: treated as still running
+    msg = h.pending_in_progress_message(release, ("rollback", 2), 10, "5m0s")
+    assert "pending-upgrade for 10s" in msg and "5m0s old" in msg and "helm rollback r 2 -n n" in msg

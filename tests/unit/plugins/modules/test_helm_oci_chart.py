@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Unit tests for plugins/modules/helm_oci_chart.py: the module runs for real (argument parsing,
+# Unit tests for plugins/modules/helm_oci_chart.py (over module_utils/_helm_oci_chart.py): the module runs for real (argument parsing,
 # cache, decisions, results, no_log masking) against an in-memory helm (FakeHelm) that keeps
 # releases and a registry, so each test asserts on what ended up deployed and what was pulled.
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import tarfile
+import time
 
 import pytest
 import yaml
@@ -18,6 +19,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _helm
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _helm_oci_chart
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._chart_cache import read_chart_metadata
 from ansible_collections.gke_ai.inference_gateway.plugins.modules import helm_oci_chart
 
@@ -158,7 +160,7 @@ class FakeHelm:
             q = json.dumps
             out = "".join("%s\t%s\n" % kv for kv in (
                 ("name", q(rel["name"])), ("namespace", q(ns)), ("revision", q(str(rel["revision"]))),
-                ("status", q(rel["status"])), ("description", q(rel["description"])), ("updated", q("now")),
+                ("status", q(rel["status"])), ("description", q(rel["description"])), ("updated", q(rel.get("updated", "now"))),
                 ("chart_name", q(rel["chart"]["name"])), ("chart_version", q(rel["chart"]["version"])),
                 ("app_version", q(rel["chart"].get("appVersion") or "")), ("manifest", q(rel["manifest"]))))
             if self.config_in_template and "config\t-" in self.flag(argv, "--template", ""):
@@ -242,7 +244,7 @@ class FakeHelm:
 @pytest.fixture
 def helm(monkeypatch, tmp_path):
     fake = FakeHelm()
-    monkeypatch.setattr(helm_oci_chart, "run_process", lambda argv, data=None: fake(argv, data))
+    monkeypatch.setattr(_helm_oci_chart, "run_process", lambda argv, data=None: fake(argv, data))
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda *a, **kw: pytest.fail("run_command used"))
     binary = tmp_path / "helm"
     binary.write_text("#!/bin/sh\nexit 1\n")
@@ -508,6 +510,42 @@ def test_recover_pending_upgrade_rolls_back_then_converges(helm, run):
     assert run(chart_ref=CHART, version="0.1.0", values={"a": 1})["changed"] is False
 
 
+def go_time(epoch):
+    """A time as helm prints LastDeployed."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)) + ".%09d +0000 UTC" % int(epoch % 1 * 1e9)
+
+
+def test_recover_pending_leaves_an_operation_that_may_still_run_alone(helm, run):
+    """recover_pending_after: a pending revision younger than that may be another run's helm, still working: the task
+    fails saying so and touches nothing; once it is older, the same task recovers it (also through `releases`)."""
+    helm.push(chart_tgz(), "0.1.0")
+    run(chart_ref=CHART, version="0.1.0", values={"a": 1})
+    pending = helm.deploy("apps", "demo", {"name": "hoctest", "version": "0.1.0"}, {"a": 2}, "Preparing upgrade",
+                          status="pending-upgrade")
+    helm.releases[("apps", "demo")][0]["status"] = "deployed"
+    pending["updated"] = go_time(time.time() - 40)
+    calls = len(helm.calls)
+    res = run(chart_ref=CHART, version="0.1.0", values={"a": 1}, recover_pending=True, recover_pending_after="5m")
+    assert res["failed"] is True and res["error_kind"] == "pending_in_progress"
+    assert "pending-upgrade for 4" in res["msg"] and "5m" in res["msg"]
+    assert "helm rollback demo 1 -n apps" in res["msg"]
+    assert [c[1] for c in helm.calls[calls:] if c[1] in ("rollback", "uninstall", "upgrade")] == []
+    assert helm.latest("apps", "demo") is pending and pending["status"] == "pending-upgrade"
+
+    pending["updated"] = go_time(time.time() - 301)
+    res = run(chart_ref=CHART, version="0.1.0", recover_pending=True, recover_pending_after="5m",
+              releases=[{"release_name": "demo", "values": {"a": 1}}], release_name=None)
+    assert res["changed"] is True, res
+    (entry,) = res["releases"]
+    assert entry["recovered"] == {"from_status": "pending-upgrade", "action": "rollback", "revision": 1}
+    assert helm.latest("apps", "demo")["status"] == "deployed"
+
+
+def test_recover_pending_after_must_be_a_duration(helm, run):
+    res = run(chart_ref=CHART, version="0.1.0", recover_pending=True, recover_pending_after="soon")
+    assert res["failed"] is True and "soon" in res["msg"] and helm.calls == []
+
+
 def test_recover_pending_install_uninstalls_then_installs(helm, run):
     helm.push(chart_tgz(), "0.1.0")
     helm.deploy("apps", "demo", {"name": "hoctest", "version": "0.1.0"}, {}, "Initial install underway",
@@ -753,7 +791,7 @@ def test_releases_run_in_parallel_up_to_max_parallel(helm, run, monkeypatch):
             with lock:
                 state["now"] -= 1
 
-    monkeypatch.setattr(helm_oci_chart, "run_process", slow)
+    monkeypatch.setattr(_helm_oci_chart, "run_process", slow)
     assert run_many(run)["changed"] is False
     assert state["max"] == 3
     state["max"] = 0
@@ -813,10 +851,10 @@ def test_documented_options_match_the_argument_spec():
         mod = __import__("ansible_collections.gke_ai.inference_gateway.plugins.doc_fragments.%s" % fragment,
                          fromlist=["ModuleDocFragment"])
         documented |= set(yaml.safe_load(mod.ModuleDocFragment.DOCUMENTATION)["options"])
-    assert documented == set(helm_oci_chart.argument_spec())
+    assert documented == set(_helm_oci_chart.argument_spec())
     entry = doc["options"]["releases"]["suboptions"]
-    assert set(entry) == set(helm_oci_chart.release_entry_spec()) == set(helm_oci_chart.RELEASE_OPTIONS)
-    for name, spec in helm_oci_chart.release_entry_spec().items():
+    assert set(entry) == set(_helm_oci_chart.release_entry_spec()) == set(_helm_oci_chart.RELEASE_OPTIONS)
+    for name, spec in _helm_oci_chart.release_entry_spec().items():
         assert "default" not in spec or name == "set_values", name  # unset options fall back to the top level
         assert entry[name]["type"] == spec["type"]
     yaml.safe_load(helm_oci_chart.EXAMPLES)
@@ -824,7 +862,7 @@ def test_documented_options_match_the_argument_spec():
 
 
 def test_no_log_on_every_secret_option():
-    spec = helm_oci_chart.argument_spec()
+    spec = _helm_oci_chart.argument_spec()
     for name in ("registry_password", "registry_token", "mirror_password", "mirror_token"):
         assert spec[name].get("no_log") is True
     assert _helm.DESCRIPTION_MARKER == "gke_ai.inference_gateway.helm_oci_chart"

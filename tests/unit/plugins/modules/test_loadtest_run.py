@@ -28,6 +28,7 @@ class Target(object):
 
     def __init__(self):
         self.status = 200
+        self.statuses = []  # answered first, one per completion request, before ``status``
         self.requests = []
         self.kv_points = []
         target = self
@@ -48,8 +49,8 @@ class Target(object):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 target.requests.append({"path": self.path, "host": self.headers.get("Host"),
                                         "body": json.loads(body)})
-                self._answer(target.status, {"choices": [{"text": "x"}]} if target.status == 200
-                             else {"error": "no route"})
+                status = target.statuses.pop(0) if target.statuses else target.status
+                self._answer(status, {"choices": [{"text": "x"}]} if status == 200 else {"error": "no route"})
 
             def do_GET(self):  # noqa: N802
                 url = urllib.parse.urlsplit(self.path)
@@ -172,10 +173,26 @@ def test_the_caps_and_the_preflight_refuse_before_any_load(tmp_path, target, cap
     assert not (tmp_path / "hey-args.json").exists()  # hey never ran
     params = base_params(tmp_path, target, binary)
     params["url"] = "http://127.0.0.1:1"
-    result = run(capsys, loadtest_run, **params)
+    result = run(capsys, loadtest_run, preflight_wait=0, **params)
     assert result["failed"] and "preflight: no answer from http://127.0.0.1:1/v1/completions" in result["msg"]
     result = run(capsys, loadtest_run, **base_params(tmp_path, target, str(tmp_path / "no-such-hey")))
     assert result["failed"] and "no-such-hey not found" in result["msg"]
+
+
+def test_the_preflight_waits_out_a_warming_gateway_and_gives_up_at_its_deadline(tmp_path, target, capsys,
+                                                                              monkeypatch):
+    monkeypatch.setattr(loadtest_runner, "PREFLIGHT_RETRY_S", 0.05)
+    binary = fake_hey(tmp_path, [])
+    target.statuses = [500, 503]  # the endpoint picker and the backends warming up
+    result = run(capsys, loadtest_run, plan=True, preflight_wait=5, **base_params(tmp_path, target, binary))
+    assert not result.get("failed"), result
+    assert len(target.requests) == 3
+    target.requests.clear()
+    target.status = 503
+    started = time.monotonic()
+    result = run(capsys, loadtest_run, plan=True, preflight_wait=1, **base_params(tmp_path, target, binary))
+    assert result["failed"] and "answered HTTP 503" in result["msg"] and "after 1 s of retries" in result["msg"]
+    assert 1 <= len(target.requests) <= 21 and time.monotonic() - started < 3
 
 
 def test_check_mode_plans_and_sends_nothing(tmp_path, target, capsys):
