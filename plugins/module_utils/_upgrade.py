@@ -241,8 +241,8 @@ def plan(detected, target, profiles, models, steps=(50, 100), delete_crds=False)
     target_pool_names = set(target_names.values())
     for o in detected["objectives"]:
         if o["kind"] != tp["objective"]["kind"] and o["pool"] in old_pool_names:
-            delete.append("%s %s (pool %s; replaced by %s of the target)" % (o["kind"], o["name"], o["pool"],
-                                                                              tp["objective"]["kind"]))
+            replaced = tp["objective"]["kind"]
+            delete.append("%s %s (pool %s; replaced by %s of the target)" % (o["kind"], o["name"], o["pool"], replaced))
         elif o["kind"] == tp["objective"]["kind"] and o["pool"] not in target_pool_names and \
                 o["pool"] in old_pool_names:
             change.append("%s %s: poolRef %s -> the target pool" % (o["kind"], o["name"], o["pool"]))

@@ -139,8 +139,8 @@ def test_shifted_but_not_cleaned_up_still_removes_the_old():
 
 
 def test_finished_upgrade_is_a_noop():
-    sel = cluster(["v1.5.0"], {"v1.5.0": 1}, extra_crds=[crd("inferencepools.inference.networking.x-k8s.io", XK8S,
-                                                              "v1.1.0")])
+    kept = crd("inferencepools.inference.networking.x-k8s.io", XK8S, "v1.1.0")
+    sel = cluster(["v1.5.0"], {"v1.5.0": 1}, extra_crds=[kept])
     p = make_plan(sel, "v1.5.0")
     assert p["noop"], p["report"]
     assert p["create"] == p["change"] == p["delete"] == p["errors"] == [] and p["shift"] == []
