@@ -26,7 +26,7 @@ class UpgradeError(Exception):
 def _version_key(version):
     """v1.10.0 > v1.5.0; anything unparsable sorts first."""
     try:
-        return tuple(int(p) for p in str(version).lstrip("v").split("-")[0].split("."))
+        return tuple(int(p) for p in str(version).lstrip("v").split("-", maxsplit=1)[0].split("."))
     except ValueError:
         return ()
 

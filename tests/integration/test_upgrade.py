@@ -24,7 +24,6 @@ import pytest
 
 from conftest import REPO
 from test_dataplane import LARGE, Stack
-from test_pod_runner import wait
 from test_site import COLLECTIONS, VENV_BIN, delete_namespace, kget, namespace_exists, new_namespace, playbook
 
 pytestmark = pytest.mark.integration
