@@ -127,6 +127,7 @@ sanity: venv
 unit: venv browser
 	$(VPY) -m pytest -q tests/unit
 	cd hack/dataplane && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off go test ./...
+	cd hack/metrics_adapter && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0 go test -trimpath ./...
 
 integration: venv tools loadtest-venv
 	$(IN_TEST_ENV) $(VPY) -m pytest -q -m integration tests/integration

@@ -20,7 +20,8 @@ from .errors import GoogleError
 
 # Service name -> the version of its discovery document (<service>.<version>.json). A new service module adds its
 # entry here (or at import: SERVICES["monitoring"] = "v3") and registers handlers by method id.
-SERVICES = {"container": "v1", "compute": "v1", "cloudresourcemanager": "v1", "certificatemanager": "v1"}
+SERVICES = {"container": "v1", "compute": "v1", "cloudresourcemanager": "v1", "certificatemanager": "v1",
+            "monitoring": "v3"}
 # Services whose JSON is proto3's mapping: fields at their default value (false, 0, "", empty lists and maps, an
 # enum's *_UNSPECIFIED) are left out of responses. Compute's JSON is not (it writes "preview": false).
 PROTO3_JSON = {"container", "cloudresourcemanager", "certificatemanager"}
@@ -61,6 +62,9 @@ class Route:
     method: dict  # the discovery method
     literal_len: int = 0
     path_names: list = field(default_factory=list)
+    # Routed by the method's `path` with a `{+name}` that may span '/' (a metric type inside a descriptor's name):
+    # it matches only when each value fits its parameter's pattern, which tells the methods sharing it apart.
+    gated: bool = False
 
 
 def _template_regex(template: str) -> tuple[re.Pattern, list, int]:
@@ -90,6 +94,12 @@ def routes(service: str) -> tuple:
         template = doc["servicePath"] + method.get("flatPath", method["path"])
         regex, names, literal = _template_regex(template)
         table.append(Route(service, method["id"], method["httpMethod"], template, regex, method, literal, names))
+        expanded = doc["servicePath"] + method["path"]
+        if "{+" in method["path"] and expanded != template and any(
+                ".*" in (p.get("pattern") or "") for p in method.get("parameters", {}).values()):
+            regex, names, literal = _template_regex(expanded)
+            table.append(Route(service, method["id"], method["httpMethod"], expanded, regex, method, literal, names,
+                               gated=True))
     # Most literal characters first: `.../nodePools/{id}:setSize` before `.../nodePools/{id}`.
     table.sort(key=lambda r: -r.literal_len)
     return tuple(table)
@@ -101,6 +111,10 @@ def match(service: str, http_method: str, path: str):
     for route in routes(service):
         m = route.regex.match(path)
         if not m:
+            continue
+        if route.gated and not all(
+                re.fullmatch(route.method["parameters"][name].get("pattern", ".*").strip("^$"), m.group(f"p{i}"))
+                for i, name in enumerate(route.path_names)):
             continue
         if route.http_method != http_method:
             allowed.append(route.http_method)

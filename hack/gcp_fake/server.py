@@ -13,14 +13,16 @@ import json
 import logging
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 # The service modules register their handlers on import.
-from . import certs, compute, container, crm, discovery  # noqa: F401  pylint: disable=unused-import
+from . import certs, compute, container, crm, discovery, metadata, monitoring  # noqa: F401  pylint: disable=unused-import
 from .errors import GoogleError
 from .world import HANDLERS, Call, World
 
@@ -86,6 +88,8 @@ class Fake:
         url = urllib.parse.urlsplit(raw_path)
         path = url.path
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        if path.startswith(metadata.PREFIX):  # the GCE metadata server: no bearer token, Metadata-Flavor instead
+            return metadata.handle(method, raw_path, headers, self.world.token)
         try:
             if path.startswith("/_fake/"):
                 status, out = self.control(method, path, body)
@@ -285,6 +289,16 @@ def ticker(world: World, stop: threading.Event, interval: float = 0.1) -> None:
             LOG.exception("tick failed")
 
 
+def pod_connector(netns: str | None):
+    """connect((ip, port), timeout) -> socket: inside the pod network namespace when there is one."""
+    if not netns:
+        return lambda address, timeout: socket.create_connection(address, timeout=timeout)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "localcluster"))
+    import podnet  # noqa: E402  pylint: disable=import-error,import-outside-toplevel
+
+    return lambda address, timeout: podnet.create_connection(address, timeout=timeout, netns=netns)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hack.gcp_fake", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -298,6 +312,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scale-up-delay", type=float, default=1.0)
     parser.add_argument("--scale-down-idle", type=float, default=60.0)
     parser.add_argument("--default-pool-nodes", type=int, default=2, help="size of the seeded default-pool")
+    parser.add_argument("--pod-netns", help="network namespace (a name under /run/netns) in which pod IPs are "
+                                           "reachable: the Managed Prometheus collector scrapes pods through it")
     parser.add_argument("--cluster-endpoint", default="127.0.0.1",
                         help="host:port the seeded cluster's endpoint names (the local API server's)")
     parser.add_argument("--cluster-ca-file", help="PEM CA certificate of that API server (the cluster's masterAuth)")
@@ -339,6 +355,11 @@ def main(argv=None) -> int:
         autoscaler = Autoscaler(world, kube)
         fake.on_reset = autoscaler.after_reset
         threads.append(threading.Thread(target=autoscaler.run, args=(stop,), name="gcp-fake-autoscaler", daemon=True))
+        from .gmp import COLLECTOR_USER, Collector, KubeJSON
+
+        collector = Collector(world, KubeJSON(args.kubeconfig), KubeJSON(args.kubeconfig, impersonate=COLLECTOR_USER),
+                              connect=pod_connector(args.pod_netns))
+        threads.append(threading.Thread(target=collector.run, args=(stop,), name="gcp-fake-gmp", daemon=True))
     for t in threads:
         t.start()
 

@@ -130,6 +130,19 @@ hey() {
     build_tool hey "$HEY_VERSION" hey "-s -w" github.com/rakyll/hey
 }
 
+# The metrics adapter stand-in is this repository's own Go source (hack/metrics_adapter), cached by the hash of
+# its files (hack/pod_runner/images.py source_version computes the same); built after k8s, whose compiled API
+# server packages it shares (its go.mod pins them to the k8s build's versions).
+source_version() {  # src-<first 12 hex of sha256 over go.mod, go.sum and the non-test .go files in name order>
+    (cd "$1" && export LC_ALL=C && cat go.mod go.sum $(printf '%s\n' *.go | grep -v '_test\.go$' | sort) \
+        | sha256sum | cut -c1-12 | sed 's/^/src-/')
+}
+
+metrics-adapter() {
+    local dir=$here/../metrics_adapter
+    build_tool metrics-adapter "$(source_version "$dir")" ../../metrics_adapter "-s -w" metrics-adapter=.
+}
+
 # The gateway data plane (hack/dataplane, ours): keyed by a hash of its sources, go.mod and go.sum, so that any change
 # to them builds a new binary and nothing else does. localenv.py computes the same key (dataplane_source_hash).
 dataplane_hash() {
@@ -149,10 +162,10 @@ dataplane() {
 }
 
 tools=("$@")
-(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s sim gie hey dataplane)
+(( ${#tools[@]} )) || tools=(etcd kwok helm registry k8s metrics-adapter sim gie hey dataplane)
 for t in "${tools[@]}"; do
     case $t in
-        k8s|etcd|kwok|helm|registry|sim|gie|hey|dataplane) "$t" ;;
-        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry sim gie hey dataplane)" >&2; exit 2 ;;
+        k8s|etcd|kwok|helm|registry|metrics-adapter|sim|gie|hey|dataplane) "$t" ;;
+        *) echo "unknown tool: $t (known: k8s etcd kwok helm registry metrics-adapter sim gie hey dataplane)" >&2; exit 2 ;;
     esac
 done

@@ -106,6 +106,9 @@ def binaries(versions: dict) -> dict:
         "epp": CACHE / "bin" / f"gie-{GIE_DEFAULT}" / "epp",
         "bbr": CACHE / "bin" / f"gie-{GIE_DEFAULT}" / "bbr",
         "hey": CACHE / "bin" / f"hey-{versions['HEY_VERSION']}" / "hey",
+        # the custom metrics adapter's stand-in (the pod runner starts it for the adapter's image)
+        "metrics-adapter": CACHE / "bin" / "metrics-adapter-{}".format(
+            runnable_images.source_version(runnable_images.ADAPTER_SOURCE)) / "metrics-adapter",
     }
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
@@ -358,8 +361,50 @@ def make_pki(state: dict) -> None:
     # (gke-gcloud-auth-plugin hands kubectl gcloud's token), as a GKE cluster accepts its project owner's.
     (pki / "tokens.csv").write_text(f"{state['token']},admin,admin-uid,system:masters\n"
                                     f"{state['gcp_token']},gcloud-user,gcloud-user-uid,system:masters\n")
+    make_front_proxy_pki(pki, new_key, key_pem)
     for f in pki.iterdir():
         f.chmod(0o600)
+
+
+def make_front_proxy_pki(pki: Path, new_key, key_pem) -> None:
+    """The aggregation layer's front proxy: its own CA and the client certificate kube-apiserver presents to
+    aggregated API servers (the metrics adapter), which trust it through extension-apiserver-authentication."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, client_key = new_key(), new_key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gke-ai-localenv-front-proxy-ca")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    client = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "front-proxy-client")]))
+              .issuer_name(ca_name).public_key(client_key.public_key())
+              .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+              .not_valid_after(now + datetime.timedelta(days=365))
+              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    (pki / "front-proxy-ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (pki / "front-proxy-client.crt").write_bytes(client.public_bytes(serialization.Encoding.PEM))
+    (pki / "front-proxy-client.key").write_bytes(key_pem(client_key))
+
+
+def aggregation_flags(pki: Path) -> list:
+    """kube-apiserver's aggregation layer (APIServices backed by Services, e.g. external.metrics.k8s.io)."""
+    return [f"--client-ca-file={pki / 'ca.crt'}",  # published in extension-apiserver-authentication, as clusters do
+            f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy-client.key'}"]
 
 
 def service_account_info(token_uri: str, project: str = "local-project") -> dict:
@@ -416,6 +461,7 @@ def start_apiserver(state: dict, bins: dict) -> None:
         # ClusterIPs in a loopback block of this environment's own: the pod runner listens on them on the host
         f"--service-cluster-ip-range={state['service_cidr']}", "--allow-privileged=true",
         "--endpoint-reconciler-type=none",
+        *aggregation_flags(pki),
     ], state)
     wait_for("kube-apiserver", lambda: api_get(state, "/readyz")[0] == 200, 120, state)
     write_kubeconfig(state)
@@ -564,7 +610,8 @@ def start_gcp_fake(state: dict) -> None:
                        "--cluster-ca-file", LOCAL / "pki" / "ca.crt",
                        "--operation-delay", os.environ.get("GCP_FAKE_OPERATION_DELAY", "1"),
                        "--scale-up-delay", os.environ.get("GCP_FAKE_SCALE_UP_DELAY", "1"),
-                       "--scale-down-idle", os.environ.get("GCP_FAKE_SCALE_DOWN_IDLE", "60")], state)
+                       "--scale-down-idle", os.environ.get("GCP_FAKE_SCALE_DOWN_IDLE", "60"),
+                       *(["--pod-netns", state["pod_netns"]] if state.get("pod_netns") else [])], state)
 
     def ready():
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_fake/healthz", timeout=1) as r:
@@ -679,6 +726,21 @@ def install_crds_and_classes(state: dict, bins: dict) -> None:
             stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": classes}))
     log(f"installed {len(files) + 1} CRDs (Gateway API {state['versions']['GATEWAY_API_VERSION']}, GKE networking, "
         f"Managed Prometheus) and {len(classes)} GKE GatewayClasses")
+
+
+def install_gmp_defaults(state: dict, bins: dict) -> None:
+    """What GKE's managed collection has in every cluster: namespaces gmp-system (the collector's service account,
+    which the charts grant read access to their scrape secrets) and gmp-public with OperatorConfig `config`
+    (target status off, GKE's default). The GCP fake's collector reads them (hack/gcp_fake/gmp.py)."""
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gmp-system"}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gmp-public"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "collector", "namespace": "gmp-system"}},
+        {"apiVersion": "monitoring.googleapis.com/v1", "kind": "OperatorConfig",
+         "metadata": {"name": "config", "namespace": "gmp-public"}},
+    ]
+    kubectl(state, bins, "apply", "--server-side", "--field-manager=gke-ai-localenv", "-f", "-",
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
 
 
 def push_charts(state: dict, bins: dict) -> None:
@@ -804,6 +866,7 @@ def cmd_up(_args) -> int:
         start_controllers(state, bins)
         log("controller-manager, scheduler and kwok running")
         install_crds_and_classes(state, bins)
+        install_gmp_defaults(state, bins)
         create_nodes(state)
         start_gcp_fake(state)
         log(f"GCP API fake ready on http://127.0.0.1:{state['ports']['gcp_fake']}/{{service}}/")

@@ -40,6 +40,9 @@ class Runnable:
     api_access: bool = False
     # the command a container's `command` replaces; its words are dropped (the binary stands for them)
     keep_command: bool = False
+    # POD_IP, POD_NAME and POD_NAMESPACE from the pod (what the binary's own manifests set with the downward API),
+    # unless the container sets them
+    downward_env: bool = False
 
 
 def tool_binary(tool: str, binary: str, version_key: str | None = None) -> Callable[[re.Match, Context], Path]:
@@ -149,6 +152,40 @@ def _vllm_env(env: dict, ctx: Context) -> dict:
     return {"HF_HUB_OFFLINE": "1"}
 
 
+# --------------------------------------------------------------------------- the custom metrics adapter
+
+# Its upstream module is not served by the Go module proxy: hack/metrics_adapter stands in for it (the adapter's
+# flags and Monitoring calls, on sigs.k8s.io/custom-metrics-apiserver), built from this repository's source and
+# cached under the hash of that source.
+ADAPTER_SOURCE = Path(__file__).resolve().parents[1] / "metrics_adapter"
+
+
+def source_version(directory: Path) -> str:
+    """The cache key build-tools.sh gives a tool built from this repository's source (its source_version)."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+
+    files = ["go.mod", "go.sum"] + sorted(p.name for p in directory.glob("*.go") if not p.name.endswith("_test.go"))
+    return "src-" + hashlib.sha256(b"".join((directory / f).read_bytes() for f in files)).hexdigest()[:12]
+
+
+def _adapter_binary(match: re.Match, ctx: Context) -> Path:
+    return ctx.bin_dir / f"metrics-adapter-{source_version(ADAPTER_SOURCE)}" / "metrics-adapter"
+
+
+def _adapter_translate(argv: list[str], env: dict, ctx: Context) -> list[str]:
+    # The GCP fake stands for monitoring.googleapis.com (the adapter's own flag for another endpoint).
+    if any(a.split("=", 1)[0] == "--stackdriver-endpoint" for a in argv):
+        return argv
+    return argv + [f"--stackdriver-endpoint=http://{ctx.host_gateway}:{ctx.host_ports['gcp_fake']}/monitoring/"]
+
+
+def _adapter_env(env: dict, ctx: Context) -> dict:
+    # The node's metadata server (project, cluster, location, the Workload Identity token) is the GCP fake's;
+    # no credentials file may take precedence over it.
+    return {"GCE_METADATA_HOST": f"{ctx.host_gateway}:{ctx.host_ports['gcp_fake']}",
+            "GOOGLE_APPLICATION_CREDENTIALS": ""}
+
+
 # --------------------------------------------------------------------------- the table
 
 GIE_IMAGE = r"^registry\.k8s\.io/gateway-api-inference-extension/{name}:(?P<tag>v[0-9][0-9A-Za-z.+-]*)$"
@@ -161,6 +198,7 @@ RUNNABLES: list[Runnable] = [
         translate=_vllm_translate,
         extra_env=_vllm_env,
         keep_command=True,  # `vllm serve MODEL` carries the model; translate() reads it
+        downward_env=True,  # the simulator's KV cache (--enable-kvcache) needs POD_IP (llm-d's manifests set it)
     ),
     Runnable(
         name="epp",
@@ -173,6 +211,14 @@ RUNNABLES: list[Runnable] = [
         image=re.compile(GIE_IMAGE.format(name="bbr")),
         binary=tool_binary("gie", "bbr"),
         api_access=True,
+    ),
+    Runnable(
+        name="metrics-adapter",
+        image=re.compile(r"^gcr\.io/gke-release/custom-metrics-stackdriver-adapter:(?P<tag>v[0-9][0-9A-Za-z.+-]*)$"),
+        binary=_adapter_binary,
+        translate=_adapter_translate,
+        extra_env=_adapter_env,
+        api_access=True,  # its $KUBECONFIG stands for the in-cluster configuration (hack/metrics_adapter)
     ),
 ]
 

@@ -279,6 +279,10 @@ def plan(pod: dict, container: dict, runnable: images.Runnable, match: re.Match,
     process_env = {"HOSTNAME": pod["metadata"]["name"], "HOME": str(pod_dir / "home"),
                    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                    **runnable.extra_env(env, ctx), **env}
+    if runnable.downward_env:
+        for key, value in (("POD_IP", (pod.get("status") or {}).get("podIP", "")),
+                           ("POD_NAME", pod["metadata"]["name"]), ("POD_NAMESPACE", pod["metadata"]["namespace"])):
+            process_env.setdefault(key, value)
     dirs.append("home")
     if runnable.api_access:
         namespace, sa = pod["metadata"]["namespace"], pod["spec"].get("serviceAccountName") or "default"

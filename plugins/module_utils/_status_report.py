@@ -9,7 +9,7 @@
 
 ``build(inputs)`` turns what the playbook read into the fact ``infgw_status``::
 
-    {"namespace", "ready", "address", "blockers", "deployments", "hpas", "google_cloud",
+    {"namespace", "ready", "address", "blockers", "deployments", "hpas", "scrape_targets", "google_cloud",
      "sections": [{"name", "title", "lines"}], "report": [every section's lines, in order]}
 
 The report is a list of sections (``SECTIONS``, in order). A section is a function ``(inputs, out)`` that returns
@@ -22,6 +22,7 @@ own key of ``inputs``, which the playbook fills.
 * ``namespace``, ``namespace_exists``; ``gateway_name``; ``gateway`` (a ``gateway_ready`` result);
 * ``deployments``, ``inference_pools``, ``hpas``, ``events`` (Kubernetes objects), ``inference_pools_served``,
   ``inference_pool_api_version``; ``models`` (``infgw_models_resolved``); ``events_max``;
+* ``pod_monitorings``, ``cluster_pod_monitorings`` (Managed Prometheus objects, with GMP's target status);
 * ``google_cloud``: ``enabled``, ``project``, ``location``, ``cluster``, ``info`` (a ``gcp_info`` result),
   ``nodes`` (the cluster's Node objects), ``security_policy`` / ``proxy_subnet`` (name and region, or none),
   ``iam_members`` (``{role, member, purpose}``), ``certificates`` (names), ``now`` (ISO time, for expiry).
@@ -186,6 +187,46 @@ def hpas(inputs, out):
             message = truncate(active.get("message") or "", 160)
             line += ", ScalingActive=%s %s: %s" % (active.get("status"), active.get("reason"), message)
         lines.append(line)
+    return lines
+
+
+def scrape_targets(inputs, out):
+    """Managed Prometheus target status of the namespace's PodMonitorings and of the ClusterPodMonitorings named
+    after it (the charts' ``<namespace>-...``), as GMP writes it when OperatorConfig's targetStatus is on."""
+    if not _deployed(inputs):
+        return []
+    ns = inputs.get("namespace")
+    monitorings = list(inputs.get("pod_monitorings") or []) + [
+        m for m in inputs.get("cluster_pod_monitorings") or []
+        if (_get(m, "metadata", "name", default="")).startswith("%s-" % ns)]
+    if not monitorings:
+        return []
+    data = out["scrape_targets"] = {}
+    lines = ["Metrics scrape targets (Managed Prometheus): %d scrape configuration(s)" % len(monitorings)]
+    for m in sorted(monitorings, key=lambda m: (m.get("kind") or "", _get(m, "metadata", "name", default=""))):
+        label = "%s %s" % (m.get("kind"), _get(m, "metadata", "name"))
+        endpoints = _get(m, "status", "endpointStatuses")
+        if endpoints is None:
+            lines.append("  %s: no target status (off in OperatorConfig gmp-public/config, or not collected yet)"
+                         % label)
+            continue
+        if not endpoints:
+            data[label] = []
+            lines.append("  %s: no target (no selected pod exposes the endpoint port)  <-- not scraped" % label)
+            continue
+        for e in endpoints:
+            active = int(e.get("activeTargets") or 0)
+            unhealthy = int(e.get("unhealthyTargets") or 0)
+            errors = []
+            for group in e.get("sampleGroups") or []:
+                for target in group.get("sampleTargets") or []:
+                    if target.get("lastError") and target["lastError"] not in errors:
+                        errors.append(target["lastError"])
+            data[e.get("name")] = {"active": active, "unhealthy": unhealthy, "errors": errors}
+            line = "  %s: %d/%d target(s) up" % (e.get("name"), active - unhealthy, active)
+            if unhealthy:
+                line += "  <-- " + truncate(errors[0] if errors else "unhealthy", 200)
+            lines.append(line)
     return lines
 
 
@@ -374,6 +415,7 @@ SECTIONS = [
     ("policies", "GKE policies", policies),
     ("deployments", "Deployments", deployments),
     ("hpas", "HPAs", hpas),
+    ("scrape_targets", "Metrics scrape targets", scrape_targets),
     ("google_cloud", "Google Cloud", google_cloud),
     ("blockers", "Still blocking", blockers),
     ("events", "Recent warning events", events),
@@ -383,7 +425,7 @@ SECTIONS = [
 def build(inputs, sections=None):
     """The fact ``infgw_status`` from what the playbook read."""
     out = {"namespace": inputs.get("namespace"), "ready": False, "address": None, "blockers": [], "deployments": {},
-           "hpas": {}, "google_cloud": None, "sections": [], "report": []}
+           "hpas": {}, "scrape_targets": {}, "google_cloud": None, "sections": [], "report": []}
     for name, title, function in sections or SECTIONS:
         lines = function(inputs, out)
         if lines:

@@ -9,7 +9,8 @@ recorded status documents.
 
 * A Deployment is ready as kubernetes.core's ``deployment_ready`` has it: the controller observed the current
   generation and every wanted replica exists, is updated and available.
-* A CustomResourceDefinition is ready when ``Established``.
+* A CustomResourceDefinition is ready when ``Established``; an APIService (the aggregation layer's, such as the
+  custom metrics adapter's) when ``Available``: until then API discovery of its group fails for every client.
 * The pods of a Deployment that is not ready explain it: the scheduler's latest ``FailedScheduling`` message with
   the cluster autoscaler's latest word on the pod (``NotTriggerScaleUp`` / ``TriggeredScaleUp``), image pull and
   other waiting reasons, probes. A crash-looping container (waiting in ``CrashLoopBackOff``, or restarted after
@@ -36,7 +37,8 @@ def _one_line(text):
 
 def has_predicate(obj):
     """Whether readiness of ``obj`` is judged here (others are ready once they exist)."""
-    judged = (("apps/v1", "Deployment"), ("apiextensions.k8s.io/v1", "CustomResourceDefinition"))
+    judged = (("apps/v1", "Deployment"), ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+              ("apiregistration.k8s.io/v1", "APIService"))
     return (obj.get("apiVersion"), obj.get("kind")) in judged
 
 
@@ -59,14 +61,23 @@ def deployment_blockers(deployment, title=None):
     return ["%s: %d/%d replicas available%s" % (name, have, want, detail)]
 
 
-def crd_blockers(crd):
-    for condition in _status(crd).get("conditions") or []:
-        if condition.get("type") == "Established":
+def _condition_blockers(obj, kind):
+    for condition in _status(obj).get("conditions") or []:
+        if condition.get("type") == kind:
             if condition.get("status") == "True":
                 return []
-            return ["%s: Established=%s %s" % (object_label(crd), condition.get("status"),
-                                               _one_line(condition.get("message") or condition.get("reason")))]
-    return ["%s: not Established yet" % object_label(crd)]
+            return ["%s: %s=%s %s" % (object_label(obj), kind, condition.get("status"),
+                                      _one_line(condition.get("message") or condition.get("reason")))]
+    return ["%s: not %s yet" % (object_label(obj), kind)]
+
+
+def crd_blockers(crd):
+    return _condition_blockers(crd, "Established")
+
+
+def apiservice_blockers(apiservice):
+    """Why an APIService is not Available, as the aggregator says (for instance: its service has no endpoints)."""
+    return _condition_blockers(apiservice, "Available")
 
 
 def blockers(obj, title=None):
@@ -75,6 +86,8 @@ def blockers(obj, title=None):
         return deployment_blockers(obj, title)
     if obj.get("kind") == "CustomResourceDefinition":
         return crd_blockers(obj)
+    if obj.get("kind") == "APIService":
+        return apiservice_blockers(obj)
     return []
 
 

@@ -40,9 +40,10 @@ description:
     configured. What would be pruned, handed over or taken over is listed.
   - The C(data) and C(stringData) of Secrets never appear in the result or the diff.
   - With O(wait), waits for every object that has a readiness rule (a Deployment Available as
-    M(kubernetes.core.k8s) judges it, a CustomResourceDefinition Established) and fails at once, naming it, when a
-    pod is crash-looping; on timeout the message names each blocker (the scheduler's and the cluster autoscaler's
-    reasons for a pending pod, image pull errors, probes). Progress is printed while waiting.
+    M(kubernetes.core.k8s) judges it, a CustomResourceDefinition Established, an APIService Available) and fails at
+    once, naming it, when a pod is crash-looping; on timeout the message names each blocker (the scheduler's and the
+    cluster autoscaler's reasons for a pending pod, image pull errors, probes, an APIService's condition). Progress
+    is printed while waiting.
 options:
   objects:
     description:

@@ -4,7 +4,7 @@
 #
 # Each test works in a fresh namespace with the few objects the roles expect from the vllm_model and gateway
 # roles (the Gateway vllm-xlb and the model Services), runs small playbooks with the local inventory
-# (inventories/local: charts from the local registry, CRDs from $LOCAL_GIE_MANIFESTS, no metrics adapter) and
+# (inventories/local: charts from the local registry, CRDs from $LOCAL_GIE_MANIFESTS, the metrics adapter) and
 # asserts on the real API objects: routes with model header and path in ONE match, pools in the profile's API
 # group, objectives, HPAs, the single GCPBackendPolicy per pool with the security policy merged and owned by one
 # field manager, helm upgrades without conflicts, idempotence (second run changed=0) and check mode (creates
@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +28,12 @@ INVENTORY = REPO / "inventories" / "local" / "hosts.yml"
 FIELD_MANAGER = "gke-ai-inference-gateway"
 MODEL_HEADER = "X-Gateway-Model-Name"
 METRIC = "prometheus.googleapis.com|inference_pool_average_kv_cache_utilization|gauge"
+# The local inventory's variables: its HPA target and scale-down window are tuned for the local loop (the roles'
+# defaults, 500m and 300 s, are production's; the v0.4.0 stack's own models get the default target).
+LOCAL_VARS = {k: v for f in sorted((REPO / "inventories" / "local" / "group_vars" / "all").glob("*.yml"))
+              for k, v in (yaml.safe_load(f.read_text()) or {}).items()}
+DEFAULT_TARGET = yaml.safe_load((REPO / "roles" / "common" / "defaults" / "main.yml").read_text())[
+    "infgw_model_defaults"]["autoscaling"]["target_kv_cache_utilization"]
 
 # The walkthrough's models (roles/common defaults): name -> served model.
 MODELS = {
@@ -346,6 +353,8 @@ def assert_metrics(local_env, stack):
 
 def assert_hpas(local_env, stack):
     hpas = {h["metadata"]["name"]: h for h in kget(local_env, "hpa", stack.ns)}
+    models = stack.models() if stack.suffix else [dict(m, name=stack.name(m["name"])) for m in LOCAL_VARS["infgw_models"]]
+    targets = {"vllm-" + m["name"]: m["autoscaling"].get("target_kv_cache_utilization", DEFAULT_TARGET) for m in models}
     assert sorted(hpas) == [stack.pool("gemma-3-1b"), stack.pool("gemma-3-4b")]  # llama: autoscaling disabled
     for name, hpa in hpas.items():
         spec = hpa["spec"]
@@ -354,9 +363,10 @@ def assert_hpas(local_env, stack):
         (metric,) = spec["metrics"]
         assert metric["type"] == "External"
         assert metric["external"]["metric"] == {"name": METRIC, "selector": {"matchLabels": {"metric.labels.name": name}}}
-        # a pool-wide average: Value, not the walkthrough's AverageValue 10m
-        assert metric["external"]["target"] == {"type": "Value", "value": "500m"}
-        assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+        # a pool-wide average: Value, not the walkthrough's AverageValue 10m; the inventory's target and window
+        assert metric["external"]["target"] == {"type": "Value", "value": targets[name]}
+        assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == \
+            LOCAL_VARS["hpa_metrics_behavior"]["scaleDown"]["stabilizationWindowSeconds"]
 
 
 def assert_backend_policies(local_env, stack, security_policy="uc1-security-policy"):
@@ -511,13 +521,22 @@ def test_pruning_follows_the_data_model(local_env, ns, tmp_path):
 def test_metrics_adapter_check_mode_and_file_override(local_env, ns, tmp_path):
     """The adapter is dry-run in check mode (nothing registered), and hpa_metrics_adapter_src is honoured."""
     stack = make_stack(local_env, ns, "v1.1.0")
+    # Other tests (and site.yml) may have applied the adapter already: check mode must leave it as it found it.
+    before = kget(local_env, "apiservice", None, "v1beta1.external.metrics.k8s.io", check=False)
     run = run_roles(local_env, tmp_path, stack, ["hpa_metrics"], check=True,
-                    extra={"hpa_metrics_adapter_enabled": True}).assert_ok()
+                    extra={"hpa_metrics_adapter_enabled": True, "hpa_metrics_adapter_replicas": 3}).assert_ok()
     assert run.changed > 0
-    listed = run.result("Converge the custom metrics adapter")["created"]
-    assert "Deployment custom-metrics/custom-metrics-stackdriver-adapter" in listed
-    assert local_env.kubectl("get", "apiservice", "v1beta1.external.metrics.k8s.io", check=False).returncode != 0
-    assert local_env.kubectl("get", "namespace", "custom-metrics", check=False).returncode != 0
+    after = kget(local_env, "apiservice", None, "v1beta1.external.metrics.k8s.io", check=False)
+    converge = run.result("Converge the custom metrics adapter")
+    if before is None:
+        assert "Deployment custom-metrics/custom-metrics-stackdriver-adapter" in converge["created"]
+        assert after is None
+        assert local_env.kubectl("get", "namespace", "custom-metrics", check=False).returncode != 0
+    else:
+        assert "Deployment custom-metrics/custom-metrics-stackdriver-adapter" in converge["updated"]
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        deployment = kget(local_env, "deployment", "custom-metrics", "custom-metrics-stackdriver-adapter")
+        assert deployment["spec"]["replicas"] != 3  # the dry run's change was not applied
 
     # A local manifest in place of the pinned adapter (harmless here: one ConfigMap), applied for real.
     manifest = tmp_path / "adapter.yaml"

@@ -340,6 +340,15 @@ def test_check_diff_shows_a_pending_change(local_env, stack, tmp_path):
 
 
 def test_status_report(local_env, stack, tmp_path):
+    # The metrics path (GMP's scrape of the endpoint pickers, the adapter, the HPA controller) gives the HPAs real
+    # values within a scrape interval and an HPA sync or two.
+    deadline = time.monotonic() + 90
+    while True:
+        hpas = kget(local_env, "hpa", stack.namespace)["items"]
+        if hpas and all(h["status"].get("currentMetrics") for h in hpas):
+            break
+        assert time.monotonic() < deadline, [h["status"] for h in hpas]
+        time.sleep(2)
     run = playbook(local_env, tmp_path, "playbooks/status.yml", stack.namespace)
     assert run.rc == 0, run.failures()
     assert run.stats["changed"] == 0
@@ -351,6 +360,10 @@ def test_status_report(local_env, stack, tmp_path):
         assert route in text
     assert "vllm-gemma-3-1b-epp (endpoint picker): 1/1 available" in text
     assert "HPAs: 2" in text
+    for model in ("gemma-3-1b", "gemma-3-4b"):  # the autoscaled ones: a measured value, not <unknown>
+        (line,) = [ln for ln in report if ln.startswith("  vllm-%s: replicas" % model)]
+        assert "<unknown>" not in line and '"value":' in line, line
+        assert "PodMonitoring/%s/vllm-%s/metrics: 1/1 target(s) up" % (stack.namespace, model) in text
     assert "Recent warning events" in text
     # The Google Cloud side, read from the GCP fake: the walkthrough's pool with its nodes, driver and limits, the
     # adapter's binding, the proxy-only subnet, the certificate.

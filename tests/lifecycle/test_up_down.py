@@ -82,17 +82,36 @@ def ip_lines(*args: str) -> list[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout.splitlines()
 
 
-def assert_nothing_left(local: Path, state: dict, pods: dict, cluster_ip: str) -> None:
+def served_cluster_ips(local: Path) -> list[tuple[str, int, str]]:
+    """(ClusterIP, port, namespace/name) of every Service the pod runner serves now (after `make test`: the
+    custom metrics adapter's, which the API server's aggregator dials, and the models' and endpoint pickers')."""
+    services = json.loads(kubectl(local, "get", "services", "-A", "-o", "json"))["items"]
+    served = []
+    for svc in services:
+        ip = svc["spec"].get("clusterIP")
+        name = "%s/%s" % (svc["metadata"]["namespace"], svc["metadata"]["name"])
+        if not ip or ip == "None" or name == "default/kubernetes":
+            continue
+        for port in svc["spec"].get("ports") or []:
+            if port.get("protocol", "TCP") == "TCP" and port_in_use(port["port"], ip):
+                served.append((ip, port["port"], name))
+    return served
+
+
+def assert_nothing_left(local: Path, state: dict, pods: dict, cluster_ip: str,
+                        served: list[tuple[str, int, str]] = ()) -> None:
     for name, pid in state["pids"].items():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3], \
             f"{name} (pid {pid}) still running"
-    pod_pids = [c["pid"] for pod in pods["pods"].values() for c in pod["containers"].values() if c["pid"]]
+    pod_pids = {c["pid"]: name for name, pod in pods["pods"].items() for c in pod["containers"].values() if c["pid"]}
     assert pod_pids, "the pod runner ran no process for the model server pod"
-    for pid in pod_pids:
-        assert not Path(f"/proc/{pid}").exists(), f"pod process {pid} still running"
+    for pid, pod in pod_pids.items():  # after `make test`: the metrics adapter, EPPs, BBR and simulators too
+        assert not Path(f"/proc/{pid}").exists(), f"process {pid} of pod {pod} still running"
     for name, port in state["ports"].items():
         assert not port_in_use(port), f"port {port} ({name}) still open"
     assert not port_in_use(8000, cluster_ip), f"ClusterIP {cluster_ip}:8000 still served"
+    for ip, port, service in served:
+        assert not port_in_use(port, ip), f"ClusterIP {ip}:{port} of Service {service} still served"
     prefix = f"infgw-{state['env_id']}-"
     assert not [n for n in ip_lines("netns", "list") if n.startswith(prefix)], "network namespaces left"
     assert prefix not in Path("/proc/self/mountinfo").read_text(), "a namespace mount left in /run/netns"
@@ -139,9 +158,11 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path):
         assert not set(other_state["ports"].values()) & set(state["ports"].values())
         other_ip = run_sim(other)[0]
 
+        served = served_cluster_ips(LOCAL)
+        assert (cluster_ip, 8000, "default/lifecycle-sim") in served
         down = localenv("down")
         assert down.returncode == 0, down.stderr
-        assert_nothing_left(LOCAL, state, pods, cluster_ip)
+        assert_nothing_left(LOCAL, state, pods, cluster_ip, served)
         assert localenv("status").returncode == 1
         assert localenv("down").returncode == 0, "down on a stopped environment must succeed"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import socket
 import sys
@@ -412,3 +413,32 @@ def test_tcp_probe_refused():
     port = sock.getsockname()[1]
     sock.close()
     assert not probes.tcp_socket(connect, "127.0.0.1", port)
+
+
+def test_simulator_gets_its_downward_environment(ctx, tmp_path):
+    """--enable-kvcache refuses to start without POD_IP: the pod's address is given as llm-d's manifests give it."""
+    container = {"name": "vllm", "image": "vllm/vllm-openai:v0.8.5.post1", "args": ["--model=m"],
+                 "env": [{"name": "INFGW_SIM_ENABLE_KVCACHE", "value": ""}]}
+    plan = plan_of(pod_with(container), ctx, tmp_path)
+    assert (plan.env["POD_IP"], plan.env["POD_NAME"], plan.env["POD_NAMESPACE"]) == ("10.244.0.7", "p-1", "gemma")
+    assert "--enable-kvcache" in plan.argv
+    container["env"].append({"name": "POD_IP", "value": "set-by-the-container"})
+    assert plan_of(pod_with(container), ctx, tmp_path).env["POD_IP"] == "set-by-the-container"
+
+
+def test_metrics_adapter_pod_as_the_manifest_renders_it(ctx, tmp_path):
+    """The adapter's image runs hack/metrics_adapter with the manifest's flags, pointed at the GCP fake."""
+    build = ctx.bin_dir / f"metrics-adapter-{images.source_version(images.ADAPTER_SOURCE)}" / "metrics-adapter"
+    build.parent.mkdir(parents=True)
+    build.write_text("")
+    ctx = dataclasses.replace(ctx, host_ports={"apiserver": 6443, "gcp_fake": 7777})
+    container = {"name": "pod-custom-metrics-stackdriver-adapter",
+                 "image": "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0",
+                 "command": ["/adapter", "--use-new-resource-model=true", "--fallback-for-container-metrics=true"],
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 443, "scheme": "HTTPS"}}}
+    plan = plan_of(pod_with(container, sa="custom-metrics-stackdriver-adapter"), ctx, tmp_path)
+    assert plan.argv == [str(build), "--use-new-resource-model=true", "--fallback-for-container-metrics=true",
+                         "--stackdriver-endpoint=http://10.244.255.254:7777/monitoring/"]
+    assert plan.env["GCE_METADATA_HOST"] == "10.244.255.254:7777"
+    assert plan.env["GOOGLE_APPLICATION_CREDENTIALS"] == ""
+    assert plan.env["KUBECONFIG"] == str(tmp_path / "pod" / "kubeconfig")

@@ -366,6 +366,20 @@ def test_object_label():
     assert object_label({"kind": "CustomResourceDefinition", "metadata": {"name": "x.y"}}) == "CustomResourceDefinition x.y"
 
 
+def test_a_bare_object_that_exists_is_not_a_change():
+    """A Namespace or ServiceAccount with nothing but its name: the API server records no ownership for its apply
+    (the custom metrics adapter's manifest has both), and an apply could change nothing."""
+    desired = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa", "namespace": "ns"}}
+    other = {"manager": "kubectl", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:metadata": {"f:labels": {"f:x": {}}}}}
+    existing = {"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": "sa", "namespace": "ns", "labels": {"x": "y"}, "managedFields": [other]}}
+    assert apply_pending(desired, existing, MANAGER) is None
+    assert apply_pending(desired, None, MANAGER) == "does not exist"
+    labelled = dict(desired, metadata=dict(desired["metadata"], labels={"a": "b"}))
+    assert apply_pending(labelled, existing, MANAGER) == "not applied by %s as v1 yet" % MANAGER
+
+
 # --- "unchanged" errs towards "changed": a number and its decimal string are equal only for quantities -----------
 
 def _owned_scalars(api_version, kind, spec, owned_spec):

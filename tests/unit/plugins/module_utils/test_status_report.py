@@ -181,3 +181,45 @@ def test_filter_takes_ansible_values_and_rejects_what_is_not_a_dict(recorded):
 ])
 def test_truncate_is_jinjas(text, length, expected):
     assert _status_report.truncate(text, length) == expected
+
+
+def _monitoring(kind, name, endpoints=None, status=True):
+    obj = {"kind": kind, "metadata": {"name": name}}
+    if status:
+        obj["status"] = {"conditions": [{"type": "ConfigurationCreateSuccess", "status": "True"}]}
+        if endpoints is not None:
+            obj["status"]["endpointStatuses"] = endpoints
+    return obj
+
+
+def test_scrape_targets_as_gmp_reports_them(recorded):
+    """GMP's target status (recorded from the fake's collector): up, a wrong port, no target, status off."""
+    refused = "Get \"http://10.244.0.7:8001/metrics\": dial tcp 10.244.0.7:8001: connect: connection refused"
+    recorded["pod_monitorings"] = [
+        _monitoring("PodMonitoring", "wrong-port", [{
+            "name": "PodMonitoring/gemma/wrong-port/8001", "activeTargets": 1, "unhealthyTargets": 1,
+            "sampleGroups": [{"count": 1, "sampleTargets": [{"health": "down", "lastError": refused}]}]}]),
+        _monitoring("PodMonitoring", "vllm-gemma-3-1b", [{
+            "name": "PodMonitoring/gemma/vllm-gemma-3-1b/metrics", "activeTargets": 2, "unhealthyTargets": 0,
+            "sampleGroups": [{"count": 2, "sampleTargets": [{"health": "up"}]}]}]),
+        _monitoring("PodMonitoring", "no-such-port", []),
+        _monitoring("PodMonitoring", "fresh", status=False)]
+    recorded["cluster_pod_monitorings"] = [_monitoring("ClusterPodMonitoring", "other-namespace-epp", [])]
+    out = _status_report.build(recorded)
+    (section,) = [s for s in out["sections"] if s["name"] == "scrape_targets"]
+    assert section["lines"] == [
+        "Metrics scrape targets (Managed Prometheus): 4 scrape configuration(s)",
+        "  PodMonitoring fresh: no target status (off in OperatorConfig gmp-public/config, or not collected yet)",
+        "  PodMonitoring no-such-port: no target (no selected pod exposes the endpoint port)  <-- not scraped",
+        "  PodMonitoring/gemma/vllm-gemma-3-1b/metrics: 2/2 target(s) up",
+        "  PodMonitoring/gemma/wrong-port/8001: 0/1 target(s) up  <-- " + refused]
+    assert out["scrape_targets"]["PodMonitoring/gemma/wrong-port/8001"] == {"active": 1, "unhealthy": 1,
+                                                                            "errors": [refused]}
+    assert [s["name"] for s in out["sections"]].index("scrape_targets") == 6  # after the HPAs
+
+
+def test_cluster_pod_monitorings_named_after_the_namespace(recorded):
+    recorded["cluster_pod_monitorings"] = [_monitoring("ClusterPodMonitoring", "gemma-epp", [{
+        "name": "ClusterPodMonitoring/gemma-epp/metrics", "activeTargets": 1, "unhealthyTargets": 0}])]
+    lines = _status_report.build(recorded)["report"]
+    assert "  ClusterPodMonitoring/gemma-epp/metrics: 1/1 target(s) up" in lines

@@ -12,6 +12,8 @@ import pathlib
 import pytest
 
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._workload_status import (
+    apiservice_blockers,
+    blockers,
     crash_loop,
     crd_blockers,
     deployment_blockers,
@@ -118,6 +120,22 @@ def test_crd_established():
     assert crd_blockers(crd) == ["CustomResourceDefinition inferencepools.inference.networking.k8s.io: Established=False "
                                  "the initial names have not been accepted"]
     assert "not Established yet" in crd_blockers({"kind": "CustomResourceDefinition", "metadata": {"name": "x"}})[0]
+
+
+def test_apiservice_available():
+    """The custom metrics adapter's APIService, as kube-apiserver's aggregator reports it while the adapter starts."""
+    svc = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+           "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
+           "status": {"conditions": [{"type": "Available", "status": "False", "reason": "MissingEndpoints",
+                                      "message": "endpoints for service/custom-metrics-stackdriver-adapter in "
+                                                 "\"custom-metrics\" have no addresses with port name \"https\""}]}}
+    assert has_predicate(svc)
+    assert blockers(svc) == apiservice_blockers(svc) == [
+        "APIService v1beta1.external.metrics.k8s.io: Available=False endpoints for "
+        "service/custom-metrics-stackdriver-adapter in \"custom-metrics\" have no addresses with port name \"https\""]
+    svc["status"]["conditions"][0].update(status="True", reason="Passed", message="all checks passed")
+    assert blockers(svc) == []
+    assert blockers(dict(svc, status={})) == ["APIService v1beta1.external.metrics.k8s.io: not Available yet"]
 
 
 def test_selector_text():
