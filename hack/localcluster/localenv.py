@@ -752,13 +752,15 @@ def push_charts(state: dict, bins: dict) -> None:
         src = go_module_dir("sigs.k8s.io/gateway-api-inference-extension", version)
         for chart in ("inferencepool", "body-based-routing"):
             with tempfile.TemporaryDirectory() as tmp:
-                # The module cache is read-only; helm package writes into the chart's charts/.
-                shutil.copytree(src / "config" / "charts" / chart, Path(tmp) / chart)
-                for f in (Path(tmp) / chart).rglob("*"):
+                # The module cache is read-only; helm package writes into the chart's charts/. The whole charts
+                # directory is copied: from v1.4.0 inferencepool depends on file://../epplib, which
+                # --dependency-update bundles into the package (as upstream's hack/push-chart.sh does).
+                shutil.copytree(src / "config" / "charts", Path(tmp) / "charts")
+                for f in (Path(tmp) / "charts").rglob("*"):
                     f.chmod(0o755 if f.is_dir() else 0o644)
-                run = subprocess.run([str(bins["helm"]), "package", str(Path(tmp) / chart), "--version", version,
-                                      "--app-version", version, "-d", tmp], capture_output=True, text=True,
-                                     env=helm_env)
+                run = subprocess.run([str(bins["helm"]), "package", str(Path(tmp) / "charts" / chart), "--version",
+                                      version, "--app-version", version, "--dependency-update", "-d", tmp],
+                                     capture_output=True, text=True, env=helm_env)
                 if run.returncode != 0:
                     raise EnvError(f"helm package {chart} {version}: {run.stderr}")
                 tgz = next(Path(tmp).glob(f"{chart}-*.tgz"))

@@ -209,8 +209,10 @@ def selected_models(values):
     return [str(name).strip() for name in (chosen or []) if str(name).strip()]
 
 
-def resolve_model(entry, model_defaults, flat):
-    """One infgw_models entry over infgw_model_defaults and the flat launch-time choices, with derived names."""
+def resolve_model(entry, model_defaults, flat, pool_suffix=""):
+    """One infgw_models entry over infgw_model_defaults and the flat launch-time choices, with derived names (the
+    pool, its EPP and helm release are vllm-<name><pool_suffix>: the profile's, so that upgrade.yml can run two
+    profiles side by side)."""
     m = combine(combine(model_defaults, entry, recursive=True), flat, recursive=True)
     name = m.get("name")
     short = m.get("short_name") or name
@@ -222,8 +224,8 @@ def resolve_model(entry, model_defaults, flat):
         resource_name=rname,
         deployment_name=rname,
         service_name=rname,
-        pool_name=rname,
-        epp_name=rname + "-epp",
+        pool_name=rname + pool_suffix,
+        epp_name=rname + pool_suffix + "-epp",
         labels={"app": rname},
         health_check_policy_name=rname + "-hc",
         bbr_route_name="bbr-%s" % short,
@@ -256,7 +258,9 @@ def resolve(values, defaults, profile):
     if not unset(values.get("infgw_autoscaling_enabled")):
         flat_model["autoscaling"] = {"enabled": to_bool(values["infgw_autoscaling_enabled"])}
     model_defaults = combine(defaults.get("infgw_model_defaults"), values.get("infgw_model_defaults"), recursive=True)
-    models = [resolve_model(entry, model_defaults, flat_model) for entry in values.get("infgw_models") or []
+    profile_data = combine(profile, values.get("infgw_profile_overrides"), recursive=True) if profile else {}
+    suffix = str(profile_data.get("pool_suffix") or "")
+    models = [resolve_model(entry, model_defaults, flat_model, suffix) for entry in values.get("infgw_models") or []
               if not selected or entry.get("name") in selected]
 
     gateway = combine(defaults.get("infgw_gateway"), values.get("infgw_gateway"), recursive=True)
@@ -277,7 +281,6 @@ def resolve(values, defaults, profile):
     gcp = combine(defaults.get("infgw_gcp"), values.get("infgw_gcp"))
     gcp["cluster_location"] = gcp.get("cluster_location") or gcp.get("region")
 
-    profile_data = combine(profile, values.get("infgw_profile_overrides"), recursive=True) if profile else {}
     return {
         "infgw_profile_data": profile_data,
         "infgw_models_resolved": models,

@@ -287,13 +287,26 @@ def test_cloud_armor_allow_list(local_env, stack, tmp_path):
     wait(lambda: stack.request("api.example.com", "example/small")[0] == 200, 20, "200 once the client is allowed")
 
 
-def test_v040_profile_routes(local_env, tmp_path):
-    """GIE v0.4.0 (InferencePool v1alpha2, InferenceModel, its own EPP and BBR): every route answers."""
-    namespace = new_namespace("dp-v040")
-    extra = {"infgw_profile": "v0.4.0", "infgw_models": [dict(LARGE, default_backend=True)]}
+@pytest.mark.parametrize("profile", ["v0.4.0", "v1.5.0"])
+def test_other_profile_routes(local_env, tmp_path, profile):
+    """GIE v0.4.0 (InferencePool v1alpha2, InferenceModel) and v1.5.0 (the epplib chart, pools named vllm-<model>-v15),
+    each with its own EPP and BBR binaries: every route answers; v1.5.0 (the newest, least covered elsewhere) also
+    re-runs at changed=0."""
+    namespace = new_namespace("dp-" + profile.replace(".", ""))
+    extra = {"infgw_profile": profile, "infgw_models": [dict(LARGE, default_backend=True)]}
     try:
         run = playbook(local_env, tmp_path, "site.yml", namespace, extra=extra)
         assert run.rc == 0, run.failures()
+        print("\n[site.yml %s] %.1fs" % (profile, run.seconds))
+        if profile == "v1.5.0":
+            pool = kget(local_env, "inferencepools.inference.networking.k8s.io", namespace, "vllm-large-v15")
+            assert pool["spec"]["endpointPickerRef"]["name"] == "vllm-large-v15-epp"
+            epp = kget(local_env, "deployment", namespace, "vllm-large-v15-epp")
+            assert epp["spec"]["template"]["spec"]["containers"][0]["image"] == \
+                "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0"
+            rerun = playbook(local_env, tmp_path, "site.yml", namespace, extra=extra)
+            assert rerun.rc == 0 and rerun.stats["changed"] == 0, (rerun.failures(), rerun.changed_tasks())
+            print("[site.yml %s re-run] %.1fs" % (profile, rerun.seconds))
         smoke = playbook(local_env, tmp_path, "playbooks/smoke.yml", namespace, extra=extra)
         assert smoke.rc == 0, smoke.failures()
         results = smoke_results(smoke)
