@@ -728,7 +728,7 @@ def install_crds_and_classes(state: dict, bins: dict, kubeconfig: Path = KUBECON
         f"Managed Prometheus) and {len(classes)} GKE GatewayClasses")
 
 
-def install_gmp_defaults(state: dict, bins: dict) -> None:
+def install_gmp_defaults(state: dict, bins: dict, kubeconfig: Path = KUBECONFIG) -> None:
     """What GKE's managed collection has in every cluster: namespaces gmp-system (the collector's service account,
     which the charts grant read access to their scrape secrets) and gmp-public with OperatorConfig `config`
     (target status off, GKE's default). The GCP fake's collector reads them (hack/gcp_fake/gmp.py)."""
@@ -740,7 +740,7 @@ def install_gmp_defaults(state: dict, bins: dict) -> None:
          "metadata": {"name": "config", "namespace": "gmp-public"}},
     ]
     kubectl(state, bins, "apply", "--server-side", "--field-manager=gke-ai-localenv", "-f", "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}), kubeconfig=kubeconfig)
 
 
 def push_charts(state: dict, bins: dict) -> None:
@@ -872,6 +872,7 @@ def cmd_up_second(_args) -> int:
                        ("kube-scheduler-second", p["scheduler_second"]), ("kwok-second", p["kwok_second"])):
         wait_for(name, lambda port=port: tcp_open(port), 60, state)
     install_crds_and_classes(state, bins, KUBECONFIG_SECOND)
+    install_gmp_defaults(state, bins, KUBECONFIG_SECOND)
     from kubernetes import config as kconfig, client as kclient
 
     core = kclient.CoreV1Api(kconfig.new_client_from_config(config_file=str(KUBECONFIG_SECOND)))

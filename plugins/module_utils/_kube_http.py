@@ -39,6 +39,7 @@ import os
 import ssl
 import subprocess
 import tempfile
+import time
 
 from urllib.parse import quote, urlparse
 from urllib.request import getproxies
@@ -371,6 +372,24 @@ def resolve_connection(**params):
 # --------------------------------------------------------------------------- clients
 
 
+RETRY_AFTER_ATTEMPTS = 10
+RETRY_AFTER_MAX_S = 10
+
+
+def retry_after(response):
+    """Seconds to wait before sending the request again, or None: as client-go, a 429 or 5xx answer with a
+    Retry-After header (the API server's "storage is (re)initializing" for a new CRD, its max-in-flight limit) is
+    retried after the time it gives, capped; the server did not act on the request, so any verb may be retried."""
+    if response.status_code != 429 and response.status_code < 500:
+        return None
+    value = response.headers.get("Retry-After")
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(seconds, 0), RETRY_AFTER_MAX_S)
+
+
 class KubeClient:
     """Discovery, reads and writes over one kept-alive connection.
 
@@ -396,11 +415,16 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             data = json.dumps(body)
-        try:
-            response = self._session.request(method, self.connection.server + path, params=query, data=data,
-                                             headers=headers, timeout=self.timeout)
-        except HttpTransportError as error:
-            raise KubeConnectionError("cannot reach the API server %s: %s" % (self.connection.server, error))
+        for attempt in range(RETRY_AFTER_ATTEMPTS):
+            try:
+                response = self._session.request(method, self.connection.server + path, params=query, data=data,
+                                                 headers=headers, timeout=self.timeout)
+            except HttpTransportError as error:
+                raise KubeConnectionError("cannot reach the API server %s: %s" % (self.connection.server, error))
+            delay = retry_after(response)
+            if delay is None or attempt == RETRY_AFTER_ATTEMPTS - 1:
+                break
+            time.sleep(delay)
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:

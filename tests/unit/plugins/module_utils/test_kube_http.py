@@ -75,3 +75,73 @@ def test_an_unreachable_server_is_named(tmp_path):
     with pytest.raises(KubeConnectionError) as raised:
         client.resource("v1", "Namespace")
     assert "cannot reach the API server https://127.0.0.1:%d" % port in str(raised.value)
+
+
+class _Answers(object):
+    """An HTTP server on 127.0.0.1 answering each request with the next (status, headers, body) of ``answers``."""
+
+    def __init__(self, answers):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.answers, self.paths = list(answers), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                outer.paths.append(self.path)
+                status, headers, body = outer.answers.pop(0)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def client(self, tmp_path):
+        path = kubeconfig(tmp_path, {"token": "t"}, {"server": "http://127.0.0.1:%d" % self.server.server_port})
+        return KubeClient(resolve_connection(kubeconfig=path))
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+INITIALIZING = {"kind": "Status", "status": "Failure", "message": "storage is (re)initializing",
+                "reason": "TooManyRequests", "code": 429}
+
+
+def test_an_answer_with_retry_after_is_retried_as_client_go_does(tmp_path):
+    # a CRD just established: the API server answers 429 "storage is (re)initializing" with Retry-After: 1
+    server = _Answers([(429, {"Retry-After": "0"}, INITIALIZING), (503, {"Retry-After": "0"}, INITIALIZING),
+                       (200, {}, {"kind": "InferenceObjectiveList", "items": []})])
+    try:
+        listing = server.client(tmp_path).request("GET", "/apis/x/v1/namespaces/n/things")
+    finally:
+        server.close()
+    assert listing["items"] == [] and len(server.paths) == 3
+
+
+def test_an_error_without_retry_after_is_not_retried_and_retries_end(tmp_path):
+    from ansible_collections.gke_ai.inference_gateway.plugins.module_utils import _kube_http
+
+    server = _Answers([(503, {}, INITIALIZING)] + [(429, {"Retry-After": "0"}, INITIALIZING)] * 10)
+    try:
+        client = server.client(tmp_path)
+        with pytest.raises(_kube_http.KubeApiError) as raised:
+            client.request("GET", "/api/v1/pods")
+        assert len(server.paths) == 1 and "storage is (re)initializing" in str(raised.value)
+        with pytest.raises(_kube_http.KubeApiError):
+            client.request("GET", "/api/v1/pods")
+        assert len(server.paths) == 1 + _kube_http.RETRY_AFTER_ATTEMPTS
+    finally:
+        server.close()
