@@ -220,15 +220,31 @@ func (h *HealthChecker) Known(be *Backend, ep Endpoint) bool {
 	return ok && t.state.Known
 }
 
-// HealthyEndpoints of a backend, in the backend's order.
+// firstCheckWait: how long a request waits for a new endpoint's first check when no endpoint of its backend is
+// healthy yet. GKE holds a pod's readiness (the NEG readiness gate) until the load balancer's check passes, so a
+// rolling update never removes the last healthy endpoint before its successor is healthy at the load balancer;
+// here the endpoint set follows EndpointSlices at once, and this short wait stands in for that gate.
+const firstCheckWait = 2 * time.Second
+
+// HealthyEndpoints of a backend, in the backend's order (waiting up to firstCheckWait for the first check of new
+// endpoints when none is healthy).
 func (h *HealthChecker) HealthyEndpoints(be *Backend) []Endpoint {
-	var out []Endpoint
-	for _, ep := range be.Endpoints {
-		if h.Healthy(be, ep) {
-			out = append(out, ep)
+	deadline := time.Now().Add(firstCheckWait)
+	for {
+		var out []Endpoint
+		pending := false
+		for _, ep := range be.Endpoints {
+			if h.Healthy(be, ep) {
+				out = append(out, ep)
+			} else if !h.Known(be, ep) {
+				pending = true
+			}
 		}
+		if len(out) > 0 || !pending || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return out
 }
 
 // EndpointHealth is one line of the admin report.

@@ -485,3 +485,20 @@ func TestPoolsOnlyOnRegionalClasses(t *testing.T) {
 		t.Errorf("pool behind a global class: %d %q", rec.Code, rec.Body)
 	}
 }
+
+// A request that comes before the first health check of every endpoint answered waits for it (GKE's NEG readiness
+// gate keeps the last healthy endpoint until its successor is healthy at the load balancer), instead of a 503.
+func TestRequestBeforeTheFirstCheckWaitsForIt(t *testing.T) {
+	w := newWorld(t, "/health", "FailClose")
+	w.waitHealth(t, poolA, 2)
+	snap := w.state.Snapshot()
+	w.health.Update(&Snapshot{}) // every check forgotten: the endpoints are new to the health checker again
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		w.health.Update(snap) // their first checks start only now
+	}()
+	rec := w.do("POST", "api.example.com", "/v1/completions", `{"model": "model-a"}`)
+	if rec.Code != 200 {
+		t.Errorf("got %d %q before the first check, want 200", rec.Code, rec.Body)
+	}
+}
