@@ -13,7 +13,6 @@ import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._data_model import (
@@ -22,11 +21,6 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._data_mod
     step_runs,
     validate,
 )
-
-try:  # what ansible.builtin.service and .package use to apply the module_defaults of the module they run
-    from ansible.executor.module_common import _apply_action_arg_defaults
-except ImportError:  # pragma: no cover - another ansible-core
-    _apply_action_arg_defaults = None
 
 # The data model's variables (roles/common/meta/argument_specs.yml), read from the task's variables.
 VARIABLES = (
@@ -45,8 +39,6 @@ GATEWAY_CLASSES = ("gateway.networking.k8s.io/v1", "GatewayClass")
 # The read connects where the roles' Kubernetes steps do: the module_defaults of k8s_converge (its group
 # gke_ai.inference_gateway.k8s) and of kubernetes.core.k8s, then the environment.
 CONNECTION_DEFAULTS_OF = ("gke_ai.inference_gateway.k8s_converge", "kubernetes.core.k8s")
-_ALIASES = {"verify_ssl": "validate_certs", "ssl_ca_cert": "ca_cert", "cert_file": "client_cert",
-            "key_file": "client_key"}
 
 
 def plain(value):
@@ -113,14 +105,16 @@ class ActionModule(ActionBase):
         mode, whether the namespace exists (roles list what they would create instead of dry-running)."""
         # imported here: a run that reads nothing (status, teardown, resolution tests) needs no Kubernetes client
         from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import (
-            AUTH_OPTIONS,
             KubeApiError,
             open_client,
+        )
+        from ansible_collections.gke_ai.inference_gateway.plugins.plugin_utils._k8s_connection import (
+            connection_options,
         )
 
         problems, warnings, new_namespace = [], [], False
         try:
-            client = open_client(self._connection_options(AUTH_OPTIONS))
+            client = open_client(connection_options(self, CONNECTION_DEFAULTS_OF))
             try:
                 if read_classes:
                     resource = client.resource(*GATEWAY_CLASSES)
@@ -145,20 +139,3 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("Could not read the cluster to check the data model (%s): %s"
                                     % (", ".join(checked), to_native(error)))
         return problems, new_namespace, warnings
-
-    def _connection_options(self, names):
-        """The connection options module_defaults give the roles' Kubernetes steps (none: the environment)."""
-        options = {}
-        if _apply_action_arg_defaults is None:
-            return options
-        for action in CONNECTION_DEFAULTS_OF:
-            for name, value in _apply_action_arg_defaults(action, self._task, {}, self._templar).items():
-                name = _ALIASES.get(name, name)
-                if name in names and value is not None and name not in options:
-                    options[name] = boolean(value) if name in ("validate_certs", "persist_config") else value
-        from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import task_environment_auth
-
-        for name, value in task_environment_auth(self).items():  # a play per cluster's K8S_AUTH_* variables
-            if name in names:
-                options.setdefault(name, value)
-        return options

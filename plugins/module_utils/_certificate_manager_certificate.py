@@ -143,10 +143,8 @@ class Certificate(GcpResource):
     def plan(self, current):
         p, label = self.params, self.label()
         if self.absent:
-            if current is None:
-                return Plan([], {}, {}, update_mask=[])
-            return Plan([Change("delete", "DELETE", self.path(), description="delete %s" % label)],
-                        {"exists": True}, {"exists": False}, update_mask=[])
+            return self.deletion_plan(current, Change("delete", "DELETE", self.path(), description="delete %s" % label),
+                                      update_mask=[])
         after = view({"pemCertificate": p["certificate"], "description": p.get("description"),
                       "labels": p.get("labels")}, p)
         if after.get("labels") is not None:

@@ -191,10 +191,8 @@ class SecurityPolicy(GcpResource):
     def plan(self, current):
         p, label = self.params, self.label()
         if self.absent:
-            if current is None:
-                return Plan([], {}, {})
-            return Plan([Change("delete", "DELETE", self.path(), query={"requestId": request_id()},
-                                description="delete %s" % label)], {"exists": True}, {"exists": False})
+            return self.deletion_plan(current, Change("delete", "DELETE", self.path(), query={"requestId": request_id()},
+                                                      description="delete %s" % label))
         if current is None:
             return Plan([Change("create", "POST", policies_path(self.project, p["region"]),
                                 create_body(p["name"], p), query={"requestId": request_id()},

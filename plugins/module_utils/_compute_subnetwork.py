@@ -169,10 +169,8 @@ class Subnetwork(GcpResource):
     def plan(self, current):
         p, label = self.params, self.label()
         if self.absent:
-            if current is None:
-                return Plan([], {}, {})
-            return Plan([Change("delete", "DELETE", self.path(), query={"requestId": request_id()},
-                                description="delete %s" % label)], {"exists": True}, {"exists": False})
+            return self.deletion_plan(current, Change("delete", "DELETE", self.path(), query={"requestId": request_id()},
+                                                      description="delete %s" % label))
         desired = desired_state(self.project, p)
         if current is None:
             return Plan([Change("create", "POST", self.path(name=False), insert_body(p["name"], self.project, p),

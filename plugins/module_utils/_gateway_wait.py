@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import http.client
 import json
 import socket
 import ssl
@@ -30,6 +29,11 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._gateway_
     blockers_of,
     evaluate,
     make_gateway_ref,
+)
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._http import (
+    HttpReadTimeout,
+    HttpTransportError,
+    KeepAliveSession,
 )
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._k8s_waiter import (
     WatchSet,
@@ -73,18 +77,6 @@ MODULE_ARG_SPEC = dict(
 
 
 # --------------------------------------------------------------------------- HTTP probes
-
-
-class _ResolvedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to a given address with a different TLS server name (curl --resolve)."""
-
-    def __init__(self, address, port, server_hostname, **kwargs):
-        http.client.HTTPSConnection.__init__(self, address, port, **kwargs)
-        self._server_hostname = server_hostname
-
-    def connect(self):
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_hostname)
 
 
 def parse_address(value):
@@ -163,50 +155,50 @@ def run_probe(probe, address, connect_port=None, timeout_cap=None):
     for k, v in (probe.get("headers") or {}).items():
         headers[str(k)] = str(v)
     body = _encode_body(probe, headers)
+    ctx = None
     if probe["scheme"] == "https":
-        if probe["validate_certs"]:
-            ctx = ssl.create_default_context()
-        else:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx = ssl.create_default_context()
+        if not probe["validate_certs"]:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        conn = _ResolvedHTTPSConnection(address, port, host, timeout=timeout, context=ctx)
-    else:
-        conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    # to address:port, with the probe's host in the Host header and as TLS server name (curl --resolve)
+    url_host = "[%s]" % host if ":" in host else host
+    session = KeepAliveSession(tls_context=ctx, resolve={(host, port): address})
     try:
-        conn.request(probe["method"], probe.get("path") or "/", body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read(65536) if probe["method"] != "HEAD" else b""
-        text = data.decode("utf-8", "replace")
-        result["status"] = resp.status
-        rheaders = {}
-        for k, v in resp.getheaders():
-            k = k.lower()
-            rheaders[k] = v if k not in rheaders else rheaders[k] + ", " + v
-        result["headers"] = rheaders
-        result["body"] = text[:BODY_EXCERPT]
-        problems = []
-        if resp.status not in probe["status_code"]:
-            problems.append("status %s, expected %s" % (resp.status, " or ".join(str(c) for c in probe["status_code"])))
-        for name, expected in (probe.get("response_headers") or {}).items():
-            values = resp.msg.get_all(name) or []
-            if not values:
-                problems.append("header %s missing, expected %r" % (name, str(expected)))
-            elif str(expected) not in [v.strip() for v in values]:
-                problems.append("header %s is %r, expected %r" % (name, ", ".join(values), str(expected)))
-        if probe.get("response_contains") and probe["response_contains"] not in text:
-            problems.append("body does not contain %r" % probe["response_contains"])
-        if problems:
-            excerpt = " ".join(text.split())[:160]
-            result["error"] = "; ".join(problems) + ("; body: %s" % excerpt if excerpt else "")
-        else:
-            result["ok"] = True
-    except (socket.timeout, TimeoutError):
-        result["error"] = "timed out after %.1fs" % timeout
-    except (OSError, http.client.HTTPException, ssl.SSLError) as e:
-        result["error"] = "%s: %s" % (type(e).__name__, e)
+        resp = session.request(probe["method"], "%s://%s:%s%s" % (probe["scheme"], url_host, port,
+                                                                  probe.get("path") or "/"),
+                               data=body, headers=headers, timeout=timeout)
+    except HttpTransportError as e:
+        timed_out = isinstance(e, HttpReadTimeout) or isinstance(e.__cause__, (socket.timeout, TimeoutError))
+        result["error"] = "timed out after %.1fs" % timeout if timed_out else str(e)
+        return result
     finally:
-        conn.close()
+        session.close()
+    text = resp.content[:65536].decode("utf-8", "replace")
+    result["status"] = resp.status_code
+    rheaders = {}
+    for k, v in resp.headers.items():
+        k = k.lower()
+        rheaders[k] = v if k not in rheaders else rheaders[k] + ", " + v
+    result["headers"] = rheaders
+    result["body"] = text[:BODY_EXCERPT]
+    problems = []
+    if resp.status_code not in probe["status_code"]:
+        problems.append("status %s, expected %s" % (resp.status_code,
+                                                    " or ".join(str(c) for c in probe["status_code"])))
+    for name, expected in (probe.get("response_headers") or {}).items():
+        values = resp.headers.get_all(name) or []
+        if not values:
+            problems.append("header %s missing, expected %r" % (name, str(expected)))
+        elif str(expected) not in [v.strip() for v in values]:
+            problems.append("header %s is %r, expected %r" % (name, ", ".join(values), str(expected)))
+    if probe.get("response_contains") and probe["response_contains"] not in text:
+        problems.append("body does not contain %r" % probe["response_contains"])
+    if problems:
+        excerpt = " ".join(text.split())[:160]
+        result["error"] = "; ".join(problems) + ("; body: %s" % excerpt if excerpt else "")
+    else:
+        result["ok"] = True
     return result
 
 

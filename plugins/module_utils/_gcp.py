@@ -946,6 +946,13 @@ class GcpResource(object):
     def absent(self):
         return self.params.get("state") == "absent"
 
+    @staticmethod
+    def deletion_plan(current, delete, **extra):
+        """The plan of ``state: absent``: nothing when ``current`` is None, else the one ``delete`` Change."""
+        if current is None:
+            return Plan([], {}, {}, **extra)
+        return Plan([delete], {"exists": True}, {"exists": False}, **extra)
+
     def label(self):
         """How messages name the resource, for example ``regional (us-central1) security policy x``."""
         raise NotImplementedError

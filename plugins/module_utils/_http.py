@@ -108,16 +108,16 @@ class KeepAliveSession(object):
             conn.request(method, target, body=data, headers=headers)
         except (OSError, http.client.HTTPException) as e:  # refused, unresolvable, connect timeout, TLS, reset
             self._drop(key)
-            raise HttpConnectionError("%s: %s" % (type(e).__name__, e))
+            raise HttpConnectionError("%s: %s" % (type(e).__name__, e)) from e
         try:
             resp = conn.getresponse()
             content = resp.read()
         except socket.timeout as e:  # TimeoutError since Python 3.10
             self._drop(key)
-            raise HttpReadTimeout("no answer within %ss: %s" % (timeout, e))
+            raise HttpReadTimeout("no answer within %ss: %s" % (timeout, e)) from e
         except (OSError, http.client.HTTPException) as e:  # reset or closed before the answer was complete
             self._drop(key)
-            raise HttpConnectionError("%s: %s" % (type(e).__name__, e))
+            raise HttpConnectionError("%s: %s" % (type(e).__name__, e)) from e
         if resp.will_close:
             self._drop(key)
         return HttpResponse(resp.status, resp.headers, content)

@@ -144,10 +144,7 @@ class Dashboard(GcpResource):
     def plan(self, current):
         label = self.label()
         if self.absent:
-            if current is None:
-                return Plan([], {}, {})
-            return Plan([Change("delete", "DELETE", self.path(), description="delete %s" % label)],
-                        {"exists": True}, {"exists": False})
+            return self.deletion_plan(current, Change("delete", "DELETE", self.path(), description="delete %s" % label))
         desired = desired_dashboard(self.params)
         after = managed_view(desired)
         if current is None:

@@ -310,6 +310,20 @@ def _expiry(expire, now):
     return "%s (%s)" % (expire, "EXPIRED" if left < 0 else "in %d days" % left), left
 
 
+def _unread_or_missing(item, what, noun, where, tag, lines, problems):
+    """True (with its line, and its problem named ``<noun> <name> unread|missing``) when a Google Cloud item could
+    not be read or does not exist."""
+    if item.get("error"):
+        lines.append("  %s %s: cannot read: %s" % (what, where, item["error"]))
+        problems.append("%s %s unread" % (noun, item["name"]))
+        return True
+    if not item.get("found"):
+        lines.append("  %s %s: MISSING (run site.yml --tags %s)" % (what, where, tag))
+        problems.append("%s %s missing" % (noun, item["name"]))
+        return True
+    return False
+
+
 def google_cloud(inputs, out):
     gcp = inputs.get("google_cloud") or {}
     if not gcp.get("enabled"):
@@ -339,13 +353,7 @@ def google_cloud(inputs, out):
     for item in info.get("security_policies") or []:
         where = "%s (%s)" % (item["name"], item.get("region") or "global")
         policy = item.get("resource") or {}
-        if item.get("error"):
-            lines.append("  Cloud Armor policy %s: cannot read: %s" % (where, item["error"]))
-            problems.append("security policy %s unread" % item["name"])
-            continue
-        if not item.get("found"):
-            lines.append("  Cloud Armor policy %s: MISSING (run site.yml --tags cloud_armor)" % where)
-            problems.append("security policy %s missing" % item["name"])
+        if _unread_or_missing(item, "Cloud Armor policy", "security policy", where, "cloud_armor", lines, problems):
             continue
         rules = sorted(policy.get("rules") or [], key=lambda r: r.get("priority", 0))
         data["security_policy"] = {"name": item["name"], "region": item.get("region"),
@@ -373,13 +381,7 @@ def google_cloud(inputs, out):
     for item in info.get("subnetworks") or []:
         where = "%s (%s)" % (item["name"], item.get("region"))
         subnet = item.get("resource") or {}
-        if item.get("error"):
-            lines.append("  proxy-only subnet %s: cannot read: %s" % (where, item["error"]))
-            problems.append("subnet %s unread" % item["name"])
-        elif not item.get("found"):
-            lines.append("  proxy-only subnet %s: MISSING (run site.yml --tags proxy_subnet)" % where)
-            problems.append("subnet %s missing" % item["name"])
-        else:
+        if not _unread_or_missing(item, "proxy-only subnet", "subnet", where, "proxy_subnet", lines, problems):
             data["proxy_subnet"] = {"name": item["name"], "range": subnet.get("ipCidrRange"),
                                     "purpose": subnet.get("purpose"), "role": subnet.get("role"),
                                     "state": subnet.get("state")}
@@ -390,13 +392,7 @@ def google_cloud(inputs, out):
     for item in info.get("certificates") or []:
         where = "%s (%s)" % (item["name"], item.get("location"))
         cert = item.get("resource") or {}
-        if item.get("error"):
-            lines.append("  certificate %s: cannot read: %s" % (where, item["error"]))
-            problems.append("certificate %s unread" % item["name"])
-        elif not item.get("found"):
-            lines.append("  certificate %s: MISSING (run site.yml --tags certificates)" % where)
-            problems.append("certificate %s missing" % item["name"])
-        else:
+        if not _unread_or_missing(item, "certificate", "certificate", where, "certificates", lines, problems):
             expiry, days = _expiry(cert.get("expireTime"), gcp.get("now") or "")
             data.setdefault("certificates", {})[item["name"]] = {
                 "san_dns_names": cert.get("sanDnsnames") or [], "expire_time": cert.get("expireTime"),
