@@ -121,9 +121,10 @@ def sims(local_env, api):
 # --------------------------------------------------------------------------- readiness, crash loops, restarts
 
 def test_pod_is_ready_only_once_its_process_answers(local_env, namespace):
-    """The simulator answers /health/ready with 503 for its startup duration: the pod runs, not Ready, meanwhile."""
+    """The simulator answers /health/ready with 503 for its startup duration: the pod runs, not Ready, meanwhile.
+    The startup is long enough (10 s) that a loaded machine's slow kubectl reads still fall inside it."""
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "slow"},
-           "spec": {"containers": [sim_container(env={"INFGW_SIM_STARTUP_DURATION": "3s"},
+           "spec": {"containers": [sim_container(env={"INFGW_SIM_STARTUP_DURATION": "10s"},
                                                  probe_path="/health/ready")]}}
     apply(local_env, namespace, pod)
     key = f"{namespace}/slow"
@@ -138,8 +139,8 @@ def test_pod_is_ready_only_once_its_process_answers(local_env, namespace):
                   "the process listening")[0]
     assert status == 503, "the probe target must still refuse readiness"
     assert not is_ready(pod_json(local_env, namespace, "slow"))
-    ready = wait(lambda: is_ready(pod_json(local_env, namespace, "slow")), 20, "Ready")
-    assert ready and time.monotonic() - started > 1.5, "Ready long before the simulator's 3 s startup"
+    ready = wait(lambda: is_ready(pod_json(local_env, namespace, "slow")), 40, "Ready")
+    assert ready and time.monotonic() - started > 6, "Ready long before the simulator's 10 s startup"
     assert pod_http(local_env, ip, 8000, path="/health/ready")[0] == 200
     assert Path(f"/proc/{running}").exists()
 
