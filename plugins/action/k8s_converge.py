@@ -11,7 +11,6 @@ import json
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -28,16 +27,10 @@ from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._render i
     write_text,
 )
 from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._kube_http import (
-    AUTH_OPTIONS,
     KubeConnectionError,
     open_client,
-    task_environment_auth,
 )
-
-try:  # what ansible.builtin.service and .package use to apply the module_defaults of the module they run
-    from ansible.executor.module_common import _apply_action_arg_defaults
-except ImportError:  # pragma: no cover - another ansible-core
-    _apply_action_arg_defaults = None
+from ansible_collections.gke_ai.inference_gateway.plugins.plugin_utils._k8s_connection import connection_options
 
 display = Display()
 
@@ -68,6 +61,8 @@ ARGUMENT_SPEC = dict(
     prune=dict(type="bool", default=True),
     take_ownership_from=dict(type="list", elements="str", default=[]),
     adopt_from=dict(type="list", elements="str", default=[]),
+    keep_newer=dict(type="dict", options=dict(annotation=dict(type="str", required=True),
+                                              version=dict(type="str", required=True))),
     only_existing=dict(type="bool", default=False),
     autoscaler_selector=dict(type="str"),
     select=dict(type="list", elements="dict", default=[]),
@@ -79,8 +74,6 @@ ARGUMENT_SPEC = dict(
     render_dir=dict(type="path"),
     **CONNECTION_SPEC
 )
-_ALIASES = {"verify_ssl": "validate_certs", "ssl_ca_cert": "ca_cert", "cert_file": "client_cert",
-            "key_file": "client_key"}
 
 
 class ActionModule(ActionBase):
@@ -107,7 +100,8 @@ class ActionModule(ActionBase):
         if args["render_dir"]:
             return self._render(result, objects, args)
         try:
-            client = open_client(self._connection_options(args))
+            own = {name: args[name] for name in CONNECTION_SPEC if args.get(name) is not None}
+            client = open_client(connection_options(self, ("kubernetes.core.k8s",), own))
         except KubeConnectionError as error:
             raise AnsibleActionFail(to_native(error))
         converger = Converger(client, args["field_manager"], args["namespace"], check_mode=self._task.check_mode,
@@ -121,6 +115,7 @@ class ActionModule(ActionBase):
                     objects, applyset=args["applyset"], prune=args["prune"],
                     take_ownership_from=args["take_ownership_from"], only_existing=args["only_existing"],
                     autoscaler_selector=args["autoscaler_selector"], adopt_from=args["adopt_from"],
+                    keep_newer=args["keep_newer"],
                     select=json.loads(json.dumps(args["select"], default=str)))
                 if args["wait"] and not self._task.check_mode:
                     converger.wait(items, args["wait_timeout"], args["wait_sleep"], args["wait_titles"])
@@ -168,22 +163,6 @@ class ActionModule(ActionBase):
         role = self._task._role.get_name(include_role_fqcn=False) if self._task._role else "k8s"
         return "%s-%s" % (role, objects[-1]["kind"])
 
-    def _connection_options(self, args):
-        """The connection options: the task's (with this action's module_defaults), then those a
-        kubernetes.core.k8s task here would get from module_defaults, then the K8S_AUTH_* variables of the task's
-        environment, so that the step connects where the playbook's kubernetes.core tasks and modules do."""
-        own = {name: args[name] for name in CONNECTION_SPEC if args.get(name) is not None}
-        merged = dict(own)
-        if _apply_action_arg_defaults is not None:
-            defaults = _apply_action_arg_defaults("kubernetes.core.k8s", self._task, {}, self._templar)
-            for name, value in defaults.items():
-                name = _ALIASES.get(name, name)
-                if name in AUTH_OPTIONS and value is not None and name not in merged:
-                    merged[name] = boolean(value) if name in ("validate_certs", "persist_config") else value
-        for name, value in task_environment_auth(self).items():
-            merged.setdefault(name, value)
-        return merged
-
     @staticmethod
     def _progress(text):
         display.display("k8s_converge: %s" % text, stderr=True)  # stdout may be a machine-read callback
@@ -204,5 +183,7 @@ _VERBS = (("created", "created", "would create"), ("updated", "changed", "would 
 def _summary(report, check_mode):
     """One line of what the step did (or would do)."""
     parts = ["%s %s" % (would if check_mode else did, ", ".join(report[key]))
-             for key, did, would in _VERBS if report[key]]
-    return "; ".join(parts) or "nothing to change"
+             for key, did, would in _VERBS if report[key]] or ["nothing to change"]
+    if report.get("kept"):
+        parts.append("kept " + ", ".join(report["kept"]))
+    return "; ".join(parts)

@@ -419,6 +419,33 @@ def scales(autoscaler, workload_obj):
 # --------------------------------------------------------------------------- diff
 
 
+def version_key(version):
+    """v1.10.0 > v1.5.0; anything unparsable sorts first."""
+    try:
+        return tuple(int(p) for p in str(version).lstrip("v").split("-", maxsplit=1)[0].split("."))
+    except ValueError:
+        return ()
+
+
+def _served_versions(crd):
+    return {v.get("name") for v in ((crd or {}).get("spec") or {}).get("versions") or [] if v.get("served")}
+
+
+def newer_crd_kept(desired, live, annotation, version):
+    """Why the live CustomResourceDefinition stays as it is instead of taking ``desired`` (a CRD of release
+    ``version``), or None: the live one carries ``annotation`` with a newer release and still serves every version
+    ``desired`` serves. Another namespace may run that newer release; applying ours would take its schema back."""
+    if live is None or desired.get("kind") != "CustomResourceDefinition" or not annotation or not version:
+        return None
+    live_version = ((live.get("metadata") or {}).get("annotations") or {}).get(annotation)
+    if not live_version or version_key(live_version) <= version_key(version):
+        return None
+    if _served_versions(desired) - _served_versions(live):
+        return None  # the newer bundle dropped a version this release needs: it must be applied
+    return "the cluster's %s (%s) is newer than %s and serves %s" % (
+        annotation, live_version, version, ", ".join(sorted(_served_versions(desired))))
+
+
 def _clean(obj):
     if not obj:
         return {}
@@ -548,8 +575,9 @@ class Converger(object):
         self._resources = {}
         self._schemas = {}
         self.report = {"created": [], "updated": [], "pruned": [], "handed_over": [], "taken_over": [],
-                       "released": [], "adopted": [], "missing": [], "not_served": [], "reasons": {}}
+                       "released": [], "adopted": [], "missing": [], "not_served": [], "kept": [], "reasons": {}}
         self.adopt_from = ()
+        self.keep_newer = {}
         self.diffs = []
         self.changed = False
 
@@ -639,6 +667,12 @@ class Converger(object):
                 continue
             schema, builtin = self._defaults(item.resource)
             item.reason = apply_pending(desired, item.live, self.field_manager, schema, builtin)
+            kept = item.reason and newer_crd_kept(desired, item.live, self.keep_newer.get("annotation"),
+                                                  self.keep_newer.get("version"))
+            if kept:
+                item.reason = None
+                self.report["kept"].append("%s: %s" % (item.label, kept))
+                continue
             if item.reason is None and adopted_entries(item.live, self.field_manager, self.adopt_from):
                 item.reason = "fields set by %s to adopt" % ", ".join(sorted(
                     set(entry["manager"] for entry in adopted_entries(item.live, self.field_manager,
@@ -787,9 +821,10 @@ class Converger(object):
     # ---- the step ---------------------------------------------------------------------------------------------
 
     def run(self, objects, applyset=None, prune=True, take_ownership_from=(), only_existing=False,
-            autoscaler_selector=None, scale_handover=True, select=(), adopt_from=()):
+            autoscaler_selector=None, scale_handover=True, select=(), adopt_from=(), keep_newer=None):
         objects = [copy.deepcopy(obj) for obj in objects]
         self.adopt_from = tuple(adopt_from or ())
+        self.keep_newer = dict(keep_newer or {})
         set_id = applyset_id(applyset, self.namespace) if applyset else None
         if set_id:
             objects = [obj if (obj.get("apiVersion"), obj.get("kind"), obj["metadata"].get("name")) ==

@@ -14,6 +14,8 @@ Services, HPAs and routes keep their names across profiles (they do not depend o
 
 from __future__ import annotations
 
+from ansible_collections.gke_ai.inference_gateway.plugins.module_utils._k8s_converge import version_key
+
 POOL_GROUPS = ("inference.networking.k8s.io", "inference.networking.x-k8s.io")
 CRD_GROUPS = ("inference.networking.k8s.io", "inference.networking.x-k8s.io")
 BUNDLE_ANNOTATION = "inference.networking.k8s.io/bundle-version"
@@ -21,14 +23,6 @@ BUNDLE_ANNOTATION = "inference.networking.k8s.io/bundle-version"
 
 class UpgradeError(Exception):
     """Input the plan cannot be made from (a bug or a cluster this collection did not set up)."""
-
-
-def _version_key(version):
-    """v1.10.0 > v1.5.0; anything unparsable sorts first."""
-    try:
-        return tuple(int(p) for p in str(version).lstrip("v").split("-", maxsplit=1)[0].split("."))
-    except ValueError:
-        return ()
 
 
 def _meta(obj):
@@ -255,7 +249,7 @@ def plan(detected, target, profiles, models, steps=(50, 100), delete_crds=False)
     # never downgrades a schema); CRDs the target does not ship are kept unless asked and empty.
     target_crds = [crd_file_to_name(f) for f in tp["crds"]]
     newer = sorted(n for n in target_crds if n in detected["crds"] and detected["crds"][n]["bundle_version"]
-                   and _version_key(detected["crds"][n]["bundle_version"]) > _version_key(tp["gie_version"]))
+                   and version_key(detected["crds"][n]["bundle_version"]) > version_key(tp["gie_version"]))
     apply_crds = not newer
     missing_crds = [n for n in target_crds if n not in detected["crds"]]
     for n in missing_crds:

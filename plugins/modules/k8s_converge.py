@@ -95,6 +95,22 @@ options:
     type: list
     elements: str
     default: []
+  keep_newer:
+    description:
+      - Leave a live CustomResourceDefinition as it is when its O(keep_newer.annotation) names a newer release than
+        O(keep_newer.version) and it still serves every version the object given here serves (another namespace
+        may run that newer release); the result's RV(kept) says which and why. Without it, CRDs are applied as
+        any object.
+    type: dict
+    suboptions:
+      annotation:
+        description: The annotation holding a CRD bundle's release, such as C(inference.networking.k8s.io/bundle-version).
+        type: str
+        required: true
+      version:
+        description: The release of the CRDs in O(objects), such as C(v1.1.0).
+        type: str
+        required: true
   only_existing:
     description:
       - Leave out objects that do not exist (or whose kind is not served) instead of creating them; the result's
@@ -232,6 +248,11 @@ adopted:
   elements: str
 missing:
   description: Objects left out by O(only_existing), with the reason.
+  returned: always
+  type: list
+  elements: str
+kept:
+  description: Live CRDs left as they are by O(keep_newer), with the release they carry.
   returned: always
   type: list
   elements: str

@@ -161,3 +161,43 @@ def test_a_crash_looping_model_server_fails_the_wait_at_once(local_env, tmp_path
     assert result["msg"].endswith("last exit: Error, exit code 2: api_server.py: error: unrecognized arguments: "
                                   "--bogus-flag")
     assert result["created"] == ["Deployment %s/vllm-bad" % namespace]
+
+
+def bundle_crd(group, release, versions):
+    """A small CRD of a made-up API group, as a GIE bundle annotates its CRDs."""
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    served = [{"name": v, "served": True, "storage": i == 0, "schema": schema} for i, v in enumerate(versions)]
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets." + group, "annotations": {"example.com/bundle-version": release}},
+            "spec": {"group": group, "scope": "Namespaced", "versions": served,
+                     "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"}}}
+
+
+def test_a_newer_crd_bundle_is_kept_unless_it_no_longer_serves_the_older_release(local_env, tmp_path):
+    """A site.yml of an older profile in a cluster where another namespace installed a newer GIE bundle: the newer
+    CRD stays while it serves what the older one needs, and is applied (taken back) only when it does not."""
+    group = "conv-%s.example.com" % uuid.uuid4().hex[:6]
+    keep = {"annotation": "example.com/bundle-version", "version": "v1.1.0"}
+    step = {"field_manager": "t", "kubeconfig": local_env.kubeconfig, "wait": True}
+
+    def live():
+        crd = json.loads(local_env.kubectl("get", "crd", "widgets." + group, "-o", "json").stdout)
+        return crd["metadata"]["annotations"]["example.com/bundle-version"], [v["name"] for v in crd["spec"]["versions"]]
+
+    try:
+        rc, (result,) = run_play(local_env, tmp_path, {"tasks": [{"gke_ai.inference_gateway.k8s_converge": dict(
+            step, objects=[bundle_crd(group, "v1.5.0", ["v1", "v1alpha2"])])}]})
+        assert rc == 0, result
+        rc, (result,) = run_play(local_env, tmp_path, {"tasks": [{"gke_ai.inference_gateway.k8s_converge": dict(
+            step, objects=[bundle_crd(group, "v1.1.0", ["v1alpha2"])], keep_newer=keep)}]})
+        assert rc == 0 and not result["changed"], result
+        assert result["kept"] == ["CustomResourceDefinition widgets.%s: the cluster's example.com/bundle-version "
+                                  "(v1.5.0) is newer than v1.1.0 and serves v1alpha2" % group], result["kept"]
+        assert "kept" in result["msg"] and live() == ("v1.5.0", ["v1", "v1alpha2"])
+        # without keep_newer, or when the newer bundle no longer serves v1alpha1, the older CRD is applied
+        rc, (result,) = run_play(local_env, tmp_path, {"tasks": [{"gke_ai.inference_gateway.k8s_converge": dict(
+            step, objects=[bundle_crd(group, "v1.1.0", ["v1", "v1alpha2", "v1alpha1"])], keep_newer=keep)}]})
+        assert rc == 0 and result["changed"] and result["kept"] == [], result
+        assert live() == ("v1.1.0", ["v1", "v1alpha2", "v1alpha1"])
+    finally:
+        local_env.kubectl("delete", "crd", "widgets." + group, "--ignore-not-found", check=False)

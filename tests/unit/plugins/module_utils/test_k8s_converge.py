@@ -388,3 +388,36 @@ def test_without_fields_finds_list_items_by_key_value_and_index():
     assert removed == [("f:spec", "f:matches", "i:1"), ("f:spec", "f:tags", 'v:"b"')]
     assert engine.has_field(doc, ("f:spec", "f:matches", "i:1", "f:headers"))
     assert not engine.has_field(out, ("f:spec", "f:matches", "i:1"))
+
+
+def _crd(release, versions, served=True):
+    meta = {"name": "inferencepools.example.com"}
+    if release:
+        meta["annotations"] = {"bundle": release}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": meta,
+            "spec": {"versions": [{"name": v, "served": served} for v in versions]}}
+
+
+@pytest.mark.parametrize("live, kept", [
+    (_crd("v1.5.0", ["v1", "v1alpha2"]), True),  # newer, still serves v1alpha2
+    (_crd("v1.10.0", ["v1alpha2"]), True),  # compared as numbers, not text
+    (_crd("v1.1.0", ["v1alpha2"]), False),  # the same release: applied as any object
+    (_crd("v1.0.1", ["v1alpha2"]), False),  # older: applied
+    (_crd(None, ["v1alpha2"]), False),  # no release recorded
+    (_crd("v1.5.0", ["v1"]), False),  # newer, but no longer serves v1alpha2: the older release needs it
+    (_crd("v1.5.0", ["v1alpha2"], served=False), False),
+    (None, False),  # not there yet
+])
+def test_a_newer_crd_is_kept_only_while_it_serves_what_ours_serves(live, kept):
+    desired = _crd("v1.1.0", ["v1alpha2"])
+    why = engine.newer_crd_kept(desired, live, "bundle", "v1.1.0")
+    assert bool(why) is kept
+    if kept:
+        assert why.startswith("the cluster's bundle (%s) is newer than v1.1.0" % live["metadata"]["annotations"]["bundle"])
+
+
+def test_only_crds_are_kept_and_only_when_asked():
+    newer = _crd("v1.5.0", ["v1alpha2"])
+    assert engine.newer_crd_kept(dict(_crd("v1.1.0", ["v1alpha2"]), kind="ConfigMap"), newer, "bundle", "v1.1.0") is None
+    assert engine.newer_crd_kept(_crd("v1.1.0", ["v1alpha2"]), newer, None, "v1.1.0") is None
+    assert engine.version_key("v1.10.0") > engine.version_key("v1.5.0") > engine.version_key("not-a-version")
