@@ -6,6 +6,7 @@ An unknown project answers 403, as Resource Manager does, so that existence does
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 from .errors import GoogleError, invalid, permission_denied
@@ -40,8 +41,10 @@ def get_iam_policy(call: Call):
 
 
 def normalize_policy(policy: dict) -> dict:
-    """Validate bindings and return the policy as stored: empty bindings dropped, members de-duplicated."""
-    bindings, has_condition = [], False
+    """Validate bindings and return the policy as stored: empty bindings dropped, members de-duplicated, and
+    bindings of one role and condition merged into the first of them (a role appears once per condition in a
+    policy Google returns; a client that appends a binding for a role already bound gets one binding back)."""
+    bindings, has_condition, by_key = [], False, {}
     for i, binding in enumerate(policy.get("bindings") or []):
         role = binding.get("role", "")
         if not ROLE.match(role):
@@ -61,6 +64,11 @@ def normalize_policy(policy: dict) -> dict:
             if not binding["condition"].get("expression"):
                 raise invalid(f"policy.bindings[{i}].condition.expression must be set.")
             out["condition"] = copy.deepcopy(binding["condition"])
+        key = (role, json.dumps(out.get("condition"), sort_keys=True))
+        if key in by_key:
+            by_key[key]["members"].extend(m for m in members if m not in by_key[key]["members"])
+            continue
+        by_key[key] = out
         bindings.append(out)
     version = int(policy.get("version") or 1)
     if has_condition and version != 3:

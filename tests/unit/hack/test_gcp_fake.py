@@ -478,6 +478,21 @@ def test_iam_read_modify_write_and_stale_etag(fake):
     assert status == 400 and "Invalid principal" in error(out)["message"]
 
 
+def test_iam_bindings_of_one_role_and_condition_are_merged(fake):
+    """A client that appends a binding for a role already bound (test_render replays a rendered request so) gets
+    one binding per role and condition back, as Google returns policies."""
+    policy = fake.ok("POST", f"{CRM}:getIamPolicy", {"options": {"requestedPolicyVersion": 3}})
+    condition = {"title": "t", "expression": "request.time < timestamp('2030-01-01T00:00:00Z')"}
+    policy["version"] = 3
+    policy["bindings"] += [{"role": "roles/monitoring.viewer", "members": ["user:a@example.com"]},
+                           {"role": "roles/monitoring.viewer", "members": ["user:b@example.com", "user:a@example.com"]},
+                           {"role": "roles/monitoring.viewer", "members": ["user:c@example.com"], "condition": condition}]
+    written = fake.ok("POST", f"{CRM}:setIamPolicy", {"policy": policy})
+    viewers = [b for b in written["bindings"] if b["role"] == "roles/monitoring.viewer"]
+    assert viewers == [{"role": "roles/monitoring.viewer", "members": ["user:a@example.com", "user:b@example.com"]},
+                       {"role": "roles/monitoring.viewer", "members": ["user:c@example.com"], "condition": condition}]
+
+
 # --------------------------------------------------------------------------- certificate manager
 
 def _pem_pair(hostname="chat.example.com"):
