@@ -22,6 +22,8 @@ CHART_FIELD_MANAGER = "helm"
 DEAD_ENDPOINT = "http://127.0.0.1:9/"  # the discard port: nothing answers
 VOLATILE_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation")
 VOLATILE_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
+# set by the API server on a service-account token Secret when a client (the metrics scraper) uses it
+VOLATILE_LABELS = ("kubernetes.io/legacy-token-last-used",)
 
 
 def render(local_env, tmp_path, namespace, out, extra):
@@ -108,8 +110,11 @@ def normalized(obj: dict) -> dict:
         meta.pop(key, None)
     for key in VOLATILE_ANNOTATIONS:
         (meta.get("annotations") or {}).pop(key, None)
-    if meta.get("annotations") == {}:
-        meta.pop("annotations")
+    for key in VOLATILE_LABELS:
+        (meta.get("labels") or {}).pop(key, None)
+    for key in ("annotations", "labels"):
+        if meta.get(key) == {}:
+            meta.pop(key)
     return obj
 
 
