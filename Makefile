@@ -133,8 +133,10 @@ unit: venv browser
 	cd hack/dataplane && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off go test ./...
 	cd hack/metrics_adapter && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0 go test -trimpath ./...
 
+# Test files spread over INFGW_TEST_WORKERS (default 2) local environments at once; INFGW_TEST_WORKERS=1 runs them
+# one after the other in the tests' environment alone.
 integration: venv tools loadtest-venv
-	$(IN_TEST_ENV) $(VPY) -m pytest -q -m integration tests/integration
+	$(IN_TEST_ENV) $(VPY) hack/run_integration.py
 
 # The default scenario against the tests' environment, once per GIE version profile (v1.5.0: 280 s measured on the loaded shared machine).
 molecule: venv tools
