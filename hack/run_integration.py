@@ -23,13 +23,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LOCALENV = REPO / "hack" / "localcluster" / "localenv.py"
-# Minutes each file took on a quiet machine (make integration prints them); the longest go first so that no
-# worker is left with a long file at the end. Files not listed count as one minute.
+# Minutes each file took in a clean-clone `make test` with two workers (2026-12-04; make integration prints them);
+# the longest go first so that no worker is left with a long file at the end. Files not listed count as one minute.
 MINUTES = {
-    "test_adoption.py": 4.0, "test_upgrade.py": 5.5, "test_dataplane.py": 4.0, "test_loadtest.py": 3.0,
-    "test_metrics_loop.py": 2.5, "test_site.py": 4.0, "test_gie_roles.py": 3.0, "test_helm_oci_chart.py": 2.5,
-    "test_preflight.py": 2.0, "test_gcp_modules.py": 1.5, "test_clusters.py": 1.5, "test_metrics_path.py": 1.5,
-    "test_gcp_roles.py": 1.2, "test_monitoring.py": 1.2, "test_pod_runner.py": 1.2, "test_render.py": 1.0,
+    "test_site.py": 7.8, "test_upgrade.py": 7.5, "test_adoption.py": 5.7, "test_dataplane.py": 4.4,
+    "test_gie_roles.py": 3.7, "test_loadtest.py": 3.6, "test_gcp_modules.py": 2.0, "test_metrics_loop.py": 1.9,
+    "test_gcp_roles.py": 1.6, "test_helm_oci_chart.py": 1.4, "test_clusters.py": 1.3, "test_metrics_path.py": 1.2,
+    "test_preflight.py": 1.0, "test_render.py": 1.0, "test_gcloud_walkthrough.py": 0.9,
+    "test_gateway_ready.py": 0.8, "test_pod_runner.py": 0.5, "test_k8s_converge.py": 0.4, "test_gke_sim.py": 0.3,
+    "test_gcp_fake.py": 0.3, "test_monitoring.py": 0.3, "test_localenv.py": 0.2, "test_kube_http.py": 0.1,
 }
 SUMMARY = re.compile(r"^=*\s*(?P<text>(\d+ (passed|failed|error|errors|skipped|deselected|xfailed|xpassed)"
                      r"(, )?)+.* in [\d.]+s.*?)\s*=*$")
